@@ -1,0 +1,7 @@
+"""Shared pytest fixtures: servers, databases and file builders live in tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.databases",
+    "tests.fixtures.servers",
+    "tests.fixtures.smtp",
+]
