@@ -1,0 +1,744 @@
+"""Load config.toml into frozen settings, checked once at start-up.
+
+Every problem raises :class:`ingest.errors.ConfigError` with a Chinese message for the county
+admin who edits the file: the key, the value found and how to fix it. Passwords are wrapped in
+:class:`Secret` as soon as they are read, so they print as ``**********`` everywhere.
+
+Each section has its own parser below, and :data:`_KNOWN_KEYS` names the sections a file may
+contain and their keys. A new section, or an array of tables such as ``[[units]]``, adds a parser
+and an entry there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hmac
+import json
+import logging
+import os
+import re
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from ingest.calendar import Campaign
+from ingest.errors import ConfigError
+from ingest.units import UnitDirectory, UnitSettings
+
+__all__ = [
+    "CampaignSettings", "DatabaseSettings", "MailboxSettings", "Secret", "Security", "Settings",
+    "SmtpSettings", "UnitSettings", "load_settings",
+]
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_DATABASE_FILE = "zhoubao.sqlite3"
+PASSWORD_KEYS = ("password", "password_env", "password_file")
+
+
+class Security(StrEnum):
+    """How a connection to the IMAP or SMTP server is protected."""
+
+    SSL = "ssl"  # implicit TLS from the first byte (IMAPS 993, SMTPS 465)
+    STARTTLS = "starttls"  # plaintext greeting, then STARTTLS (IMAP 143, submission 587)
+    NONE = "none"  # no TLS at all, for a server on this machine only
+
+
+IMAP_PORTS = {Security.SSL: 993, Security.STARTTLS: 143, Security.NONE: 143}
+SMTP_PORTS = {Security.SSL: 465, Security.STARTTLS: 587, Security.NONE: 25}
+
+
+class Secret:
+    """A password or authorization code that prints as ``**********``.
+
+    ``repr``, ``str`` and ``format`` never show the value, so a settings object can be logged.
+    Call :meth:`reveal` at the one place that hands the value to a server.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    """The county's IMAP mailbox that township clerks send their tables to."""
+
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: Secret
+    folder: str = "INBOX"
+    processed_folder: str = "已处理"
+    poll_interval: int = 300  # seconds between two looks at the folder
+    timeout: int = 60  # socket timeout in seconds
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The SMTP server that sends receipts and rejection notices."""
+
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: Secret
+    from_address: str
+    from_name: str = ""
+    timeout: int = 60  # socket timeout in seconds
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where submissions are stored: an SQLAlchemy URL (SQLite or PostgreSQL)."""
+
+    # The URL may contain a database password, so it stays out of repr.
+    url: str = field(repr=False)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password replaced by ``***``, for logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """The campaign's name and deadlines; the deadlines are aware, in ``timezone``."""
+
+    name: str
+    first_deadline: dt.datetime
+    last_deadline: dt.datetime
+    timezone: ZoneInfo
+    skipped_weeks: tuple[int, ...] = ()
+
+    def calendar(self) -> Campaign:
+        """Return the weekly calendar these settings describe."""
+        return Campaign(self.first_deadline, self.last_deadline, self.timezone,
+                        frozenset(self.skipped_weeks))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from config.toml, validated."""
+
+    config_path: Path
+    data_dir: Path
+    mailbox: MailboxSettings
+    smtp: SmtpSettings
+    database: DatabaseSettings
+    campaign: CampaignSettings
+    units: tuple[UnitSettings, ...]
+    # The county's own addresses (IMAP login and SMTP sender), lower-case. Mail from them is
+    # never answered, so the service cannot reply to its own receipts.
+    county_addresses: frozenset[str]
+
+    def unit_directory(self) -> UnitDirectory:
+        """Return the look-ups over the configured units."""
+        return UnitDirectory(self.units)
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config file at ``path``.
+
+    ``environ`` is where ``password_env`` names are looked up (``os.environ`` by default).
+    Relative paths in the file are resolved against the file's folder, not the working directory.
+    Raises ConfigError with a Chinese message naming the key, the value and the fix.
+    """
+    path = Path(path)
+    data = _read_toml(path)
+    source = _Source(path, os.environ if environ is None else environ)
+
+    _reject_unknown(data, tuple(_KNOWN_KEYS), source.name, "")
+    sections = {name: _section(data, name, source) for name in ("service", "mailbox", "smtp",
+                                                                 "database", "campaign")}
+
+    data_dir = _parse_service(sections["service"])
+    mailbox = _parse_mailbox(sections["mailbox"])
+    smtp = _parse_smtp(sections["smtp"], mailbox)
+    database = _parse_database(sections["database"], data_dir)
+    campaign = _parse_campaign(sections["campaign"])
+    county = _county_addresses(mailbox, smtp)
+    units = _parse_units(data.get("units"), source, county)
+
+    settings = Settings(path, data_dir, mailbox, smtp, database, campaign, units, county)
+    logger.info("config %s: %d units, campaign %s, database %s", path, len(units),
+                campaign.name, database.safe_url)
+    return settings
+
+
+# --- reading the file -------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict:
+    """Return the parsed TOML document, with file and syntax errors turned into ConfigError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"找不到配置文件 {path}：请将 config.example.toml 复制为该文件，按其中的注释修改后再启动。"
+        ) from err
+    except OSError as err:
+        raise ConfigError(f"无法读取配置文件 {path}：{err.strerror}。请检查文件权限。") from err
+
+    # Windows Notepad saves UTF-8 with a byte order mark, which tomllib rejects: drop it.
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"配置文件 {path} 不是 UTF-8 编码（可能保存成了 GBK）：请在编辑器中另存为 UTF-8 编码后再启动。"
+        ) from err
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(_syntax_message(path, text, err)) from err
+
+
+_ERROR_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+_DATETIME_WITHOUT_SECONDS = re.compile(r"=\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}\s*(#.*)?$")
+
+
+def _syntax_message(path: Path, text: str, err: tomllib.TOMLDecodeError) -> str:
+    """Return the Chinese message for a TOML syntax error, naming the line."""
+    position = _ERROR_POSITION.search(str(err))
+    line_number = int(position.group(1)) if position else 0
+    where = f"第 {line_number} 行" if line_number else ""
+    lines = text.splitlines()
+    line = lines[line_number - 1] if 0 < line_number <= len(lines) else ""
+
+    # tomllib implements TOML 1.0, where a datetime must include seconds; TOML 1.1 relaxed that.
+    if _DATETIME_WITHOUT_SECONDS.search(line):
+        fix = ("日期时间要么写到秒，例如 2023-12-08T18:00:00，"
+               "要么加英文双引号写成文字，例如 \"2023-12-08 18:00\"。")
+    else:
+        fix = "请检查该行的引号、等号和方括号：它们必须是英文半角符号，文字要放在英文双引号内。"
+    return f"配置文件 {path} {where}不符合 TOML 格式（{err}）。{fix}"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The file being read: its name for messages, its folder for relative paths, the env."""
+
+    path: Path
+    environ: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def folder(self) -> Path:
+        return self.path.resolve().parent
+
+
+_MISSING = object()
+
+
+class _Table:
+    """One TOML table being read, which records the keys used so the rest can be reported.
+
+    ``label`` names the table in messages: ``[mailbox]`` or ``[[units]] 第 2 项（水定镇）``.
+    """
+
+    def __init__(self, data: dict, label: str, source: _Source, known: tuple[str, ...]):
+        self.data = data
+        self.label = label
+        self.source = source
+        self.known = known
+
+    def invalid(self, key: str, value: object, fix: str) -> ConfigError:
+        """Return the error for an invalid value; secrets are never shown."""
+        shown = "" if key in PASSWORD_KEYS else f" {_show(value)}"
+        return ConfigError(
+            f"配置文件 {self.source.name} 中 {self.label} {key} 的值{shown} 无效：{fix}"
+        )
+
+    def missing(self, key: str, fix: str) -> ConfigError:
+        return ConfigError(f"配置文件 {self.source.name} 中缺少 {self.label} {key}：{fix}")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, fix: str, default: object = _MISSING) -> object:
+        """Return the value of ``key``, or ``default``; a missing required key raises."""
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            raise self.missing(key, fix)
+        return default
+
+    def text(self, key: str, fix: str, default: object = _MISSING) -> str:
+        """Return a non-empty string value with surrounding whitespace removed."""
+        value = self.raw(key, fix, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise self.invalid(key, value, f"应为用英文双引号括起来的非空文字。{fix}")
+        return value.strip()
+
+    def integer(self, key: str, default: int, low: int, high: int, unit: str) -> int:
+        """Return an integer between ``low`` and ``high``; TOML booleans are not integers."""
+        value = self.raw(key, "", default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.invalid(key, value, f"应为 {low} 到 {high} 之间的整数（单位：{unit}），不加引号。")
+        return value
+
+    def security(self, default: Security) -> Security:
+        value = self.raw("security", "", default.value)
+        try:
+            return Security(value)
+        except ValueError as err:
+            raise self.invalid("security", value, "应为 ssl、starttls 或 none 之一。") from err
+
+    def text_list(self, key: str, fix: str) -> tuple[str, ...]:
+        """Return a list of non-empty strings (absent means empty)."""
+        value = self.raw(key, fix, [])
+        if not isinstance(value, list):
+            raise self.invalid(key, value, f"应为用方括号括起来的列表，例如 [\"甲\", \"乙\"]。{fix}")
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                raise self.invalid(key, item, f"列表中的每一项都应为用英文双引号括起来的非空文字。{fix}")
+        return tuple(item.strip() for item in value)
+
+    def finish(self) -> None:
+        """Raise for any key the parser did not expect, such as a misspelt ``pasword``."""
+        _reject_unknown(self.data, self.known, self.source.name, self.label)
+
+
+def _reject_unknown(data: dict, known, file_name: str, label: str) -> None:
+    """Raise ConfigError naming the first key of ``data`` not in ``known``."""
+    for key in data:
+        if key in known:
+            continue
+        where = f"{label} 中" if label else "顶层"
+        guess = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+        hint = f"您是否想写 {guess[0]}？" if guess else ""
+        allowed = "、".join(known)
+        kind = "键" if label else "节或键"
+        raise ConfigError(
+            f"配置文件 {file_name} {where}的{kind} {key} 无法识别：{hint}可用的名称为 {allowed}。"
+        )
+
+
+def _section(data: dict, name: str, source: _Source) -> _Table:
+    """Return the table ``[name]`` (empty if absent) checked to be a single table."""
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"配置文件 {source.name} 中 {name} 应写成一节 [{name}]，下面每行一个“键 = 值”。"
+        )
+    return _Table(value, f"[{name}]", source, _KNOWN_KEYS[name])
+
+
+def _show(value: object) -> str:
+    """Return ``value`` as the admin would type it in TOML, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{…}"
+    return str(value)
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+_KNOWN_KEYS = {
+    "service": ("data_dir",),
+    "mailbox": ("host", "port", "security", "username", *PASSWORD_KEYS, "folder",
+                "processed_folder", "poll_interval", "timeout"),
+    "smtp": ("host", "port", "security", "username", *PASSWORD_KEYS, "from", "from_name",
+             "timeout"),
+    "database": ("url",),
+    "campaign": ("name", "first_deadline", "last_deadline", "timezone", "skipped_weeks"),
+    "units": ("name", "aliases", "emails"),
+}
+
+
+def _parse_service(table: _Table) -> Path:
+    """Return the data folder: ``data`` next to the config file unless set."""
+    data_dir = table.text("data_dir", "请填写存放数据库和日志的文件夹。", "data")
+    table.finish()
+    return _resolve(table.source, data_dir)
+
+
+def _parse_mailbox(table: _Table) -> MailboxSettings:
+    host = _host(table, "请填写收取报表的 IMAP 服务器地址，例如 imap.163.com。")
+    security = table.security(Security.SSL)
+    _require_tls_off_loopback(table, host, security)
+
+    settings = MailboxSettings(
+        host=host,
+        port=table.integer("port", IMAP_PORTS[security], 1, 65535, "端口号"),
+        security=security,
+        username=table.text("username", "请填写县级邮箱的登录名，例如 hckexie-example@163.com。"),
+        password=_secret(table, None),
+        folder=table.text("folder", "请填写收件文件夹名称，通常为 INBOX。", "INBOX"),
+        processed_folder=table.text("processed_folder", "请填写处理完的邮件移入的文件夹名称。",
+                                    "已处理"),
+        poll_interval=table.integer("poll_interval", 300, 30, 86400, "秒"),
+        timeout=table.integer("timeout", 60, 5, 600, "秒"),
+    )
+    table.finish()
+    return settings
+
+
+def _parse_smtp(table: _Table, mailbox: MailboxSettings) -> SmtpSettings:
+    """Parse [smtp]; the login defaults to the mailbox's, as 163.com uses one for both."""
+    host = _host(table, "请填写发送回执的 SMTP 服务器地址，例如 smtp.163.com。")
+    security = table.security(Security.SSL)
+    _require_tls_off_loopback(table, host, security)
+
+    username = table.text("username", "", mailbox.username)
+    sender = table.text("from", "请填写回执的发件地址，例如 hckexie-example@163.com。",
+                        username if _is_address(username) else _MISSING)
+    if not _is_address(sender):
+        raise table.invalid("from", sender, "应为一个邮箱地址，例如 hckexie-example@163.com，不带姓名和尖括号。")
+
+    settings = SmtpSettings(
+        host=host,
+        port=table.integer("port", SMTP_PORTS[security], 1, 65535, "端口号"),
+        security=security,
+        username=username,
+        password=_secret(table, mailbox.password),
+        from_address=sender.lower(),
+        from_name=table.text("from_name", "请填写发件人名称，例如 霍城县科协。", ""),
+        timeout=table.integer("timeout", 60, 5, 600, "秒"),
+    )
+    table.finish()
+    return settings
+
+
+def _parse_database(table: _Table, data_dir: Path) -> DatabaseSettings:
+    """Parse [database]; without a URL the database is an SQLite file in the data folder."""
+    default = URL.create("sqlite", database=str(data_dir / DEFAULT_DATABASE_FILE))
+    text = table.text("url", "", default.render_as_string(hide_password=False))
+    fix = ("应为 SQLAlchemy 数据库地址，例如 sqlite:///data/zhoubao.sqlite3 或 "
+           "postgresql+psycopg://zhoubao:密码@127.0.0.1:5432/zhoubao。")
+    try:
+        url = make_url(text)
+    except ArgumentError as err:
+        raise table.invalid("url", _hide_password(text), fix) from err
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise table.invalid("url", url.render_as_string(hide_password=True), fix)
+
+    # A daemon's working directory is arbitrary, so a relative SQLite path follows the config.
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(_resolve(table.source, url.database)))
+
+    table.finish()
+    return DatabaseSettings(url.render_as_string(hide_password=False))
+
+
+def _parse_campaign(table: _Table) -> CampaignSettings:
+    name = table.text("name", "请填写活动名称，例如 2023-2024年“科技之冬”活动。")
+    timezone = _timezone(table)
+    first = _deadline(table, "first_deadline", timezone)
+    last = _deadline(table, "last_deadline", timezone)
+    _check_whole_weeks(table, first, last)
+
+    last_week = (last - first) // dt.timedelta(days=7) + 1
+    skipped = _skipped_weeks(table, last_week)
+    table.finish()
+    return CampaignSettings(name, first, last, timezone, skipped)
+
+
+def _parse_units(value: object, source: _Source,
+                 county: frozenset[str]) -> tuple[UnitSettings, ...]:
+    """Parse the [[units]] array; names, aliases and addresses must each belong to one unit."""
+    if value is None or value == []:
+        raise ConfigError(
+            f"配置文件 {source.name} 中没有任何 [[units]]：请为每个报送单位写一段 [[units]]，"
+            "填写 name 和 emails。"
+        )
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError(
+            f"配置文件 {source.name} 中 units 应写成 [[units]]（两层方括号），每个报送单位写一段。"
+        )
+
+    owners: dict[str, str] = {}
+    units = []
+    for position, data in enumerate(value, start=1):
+        unit = _parse_unit(data, position, source)
+        table = _Table(data, _unit_label(position, unit.name), source, _KNOWN_KEYS["units"])
+        _claim_names(table, unit, owners)
+        _claim_emails(table, unit, owners, county)
+        units.append(unit)
+    return tuple(units)
+
+
+# --- section helpers --------------------------------------------------------------------------
+
+
+def _host(table: _Table, fix: str) -> str:
+    host = table.text("host", fix)
+    if "://" in host or "/" in host or " " in host or ":" in host.strip("[]") and host.count(":") == 1:
+        raise table.invalid("host", host, f"只填写主机名，不带协议、端口和路径。{fix}")
+    return host
+
+
+def _require_tls_off_loopback(table: _Table, host: str, security: Security) -> None:
+    """Reject ``security = "none"`` for any host but this machine: the password would travel in clear."""
+    if security is Security.NONE and host.lower().strip("[]") not in LOOPBACK_HOSTS:
+        raise table.invalid(
+            "security", security.value,
+            f"none（不加密）只允许用于本机地址 127.0.0.1、localhost 或 ::1，而 host 为 "
+            f"{_show(host)}。连接外部服务器请使用 ssl 或 starttls。",
+        )
+
+
+def _secret(table: _Table, default: Secret | None) -> Secret:
+    """Return the password given by exactly one of password, password_env and password_file."""
+    given = [key for key in PASSWORD_KEYS if table.has(key)]
+    if len(given) > 1:
+        raise ConfigError(
+            f"配置文件 {table.source.name} 中 {table.label} 同时填写了 {'、'.join(given)}："
+            "password、password_env、password_file 只能填写其中一项，请删除多余的行。"
+        )
+    if not given:
+        if default is not None:
+            return default
+        raise table.missing(
+            "password_env",
+            "请用 password_env 指定存放授权码的环境变量名（推荐），"
+            "或用 password_file 指定存放授权码的文件，或用 password 直接填写。",
+        )
+
+    key = given[0]
+    value = table.data[key]
+    if not isinstance(value, str) or not value.strip():
+        raise table.invalid(key, value, "应为用英文双引号括起来的非空文字。")
+    if key == "password":
+        return Secret(value)
+    if key == "password_env":
+        return Secret(_secret_from_env(table, value.strip()))
+    return Secret(_secret_from_file(table, value.strip()))
+
+
+def _secret_from_env(table: _Table, name: str) -> str:
+    value = table.source.environ.get(name, "")
+    if not value:
+        raise ConfigError(
+            f"配置文件 {table.source.name} 中 {table.label} password_env 指定的环境变量 {name} "
+            "未设置或为空：请在启动服务前设置该环境变量，值为邮箱的客户端授权码。"
+        )
+    return value
+
+
+def _secret_from_file(table: _Table, name: str) -> str:
+    path = _resolve(table.source, name)
+    try:
+        value = path.read_text(encoding="utf-8-sig").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"配置文件 {table.source.name} 中 {table.label} password_file 指定的文件 {path} "
+            "无法读取：请确认文件存在、服务有权读取，且为 UTF-8 编码的文本。"
+        ) from err
+    if not value:
+        raise ConfigError(
+            f"配置文件 {table.source.name} 中 {table.label} password_file 指定的文件 {path} "
+            "是空的：请在其中写入邮箱的客户端授权码。"
+        )
+    return value
+
+
+def _timezone(table: _Table) -> ZoneInfo:
+    name = table.text("timezone", "", DEFAULT_TIMEZONE)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise table.invalid("timezone", name, "应为 IANA 时区名称，北京时间请填写 Asia/Shanghai。") from err
+
+
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}")
+_DEADLINE_FORMATS = ("%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日%H:%M")
+
+
+def _deadline(table: _Table, key: str, timezone: ZoneInfo) -> dt.datetime:
+    """Return a deadline as an aware datetime in ``timezone``.
+
+    Accepts a TOML local datetime (2023-12-08T18:00) or a string ("2023-12-08 18:00"), both read
+    as local time in the campaign's timezone; an explicit offset is converted to that timezone.
+    """
+    fix = "应写明日期和时间（当地时间），例如 2023-12-08 18:00，写成文字时加英文双引号。"
+    value = table.raw(key, f"请填写截止时间，例如 {key} = 2023-12-08T18:00。")
+
+    moment = value if isinstance(value, dt.datetime) else None
+    if isinstance(value, str):
+        moment = _parse_deadline_text(value)
+    if moment is None:
+        raise table.invalid(key, value, fix)
+
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone)
+    return moment.astimezone(timezone)
+
+
+def _parse_deadline_text(text: str) -> dt.datetime | None:
+    """Return the datetime a deadline string states, or None if it lacks a time of day."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not _TIME_OF_DAY.search(text):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    for pattern in _DEADLINE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    return None
+
+
+def _check_whole_weeks(table: _Table, first: dt.datetime, last: dt.datetime) -> None:
+    """Require the last deadline on the first one's weekday and time, not before it."""
+    first_text = _describe_deadline(first)
+    if last < first:
+        raise table.invalid("last_deadline", _describe_deadline(last),
+                            f"最后一次截止时间不能早于 first_deadline（{first_text}）。")
+
+    # Wall-clock difference: both are in the campaign timezone, so offsets cancel out.
+    span = last.replace(tzinfo=None) - first.replace(tzinfo=None)
+    if span % dt.timedelta(days=7):
+        raise table.invalid(
+            "last_deadline", _describe_deadline(last),
+            f"每周的截止时间相同，最后一次截止时间应与 first_deadline（{first_text}）"
+            "相隔整数周，即同为星期几的同一时刻。",
+        )
+
+
+_WEEKDAYS = "一二三四五六日"
+
+
+def _describe_deadline(moment: dt.datetime) -> str:
+    """Return a deadline as 2023年12月8日（星期五）18:00 for messages."""
+    return (f"{moment.year}年{moment.month}月{moment.day}日（星期{_WEEKDAYS[moment.weekday()]}）"
+            f"{moment:%H:%M}")
+
+
+def _skipped_weeks(table: _Table, last_week: int) -> tuple[int, ...]:
+    value = table.raw("skipped_weeks", "", [])
+    fix = f"应为 1 到 {last_week} 之间的周次组成的列表，例如 [7, 8]；没有停报的周请写 []。"
+    if not isinstance(value, list):
+        raise table.invalid("skipped_weeks", value, fix)
+    for week in value:
+        if isinstance(week, bool) or not isinstance(week, int) or not 1 <= week <= last_week:
+            raise table.invalid("skipped_weeks", week, fix)
+
+    weeks = tuple(sorted(set(value)))
+    if len(weeks) == last_week:
+        raise table.invalid("skipped_weeks", value, "不能停报全部周次：活动至少要有一周需要报送。")
+    return weeks
+
+
+def _parse_unit(data: dict, position: int, source: _Source) -> UnitSettings:
+    """Parse one [[units]] entry; the label names the unit once its name is known."""
+    table = _Table(data, _unit_label(position, None), source, _KNOWN_KEYS["units"])
+    name = table.text("name", "请填写单位名称，与报表“填报乡镇（单位）”一致，例如 水定镇。")
+    table.label = _unit_label(position, name)
+
+    aliases = table.text_list("aliases", "例如 [\"芦草沟镇人民政府\"]。")
+    emails = table.text_list("emails", "例如 [\"shuiding_kx@163.com\"]。")
+    for email in emails:
+        if not _is_address(email):
+            raise table.invalid("emails", email, "应为邮箱地址，例如 shuiding_kx@163.com，不带姓名和尖括号。")
+    table.finish()
+
+    unique_emails = tuple(dict.fromkeys(email.lower() for email in emails))
+    unique_aliases = tuple(alias for alias in dict.fromkeys(aliases) if alias != name)
+    return UnitSettings(name, unique_aliases, unique_emails)
+
+
+def _unit_label(position: int, name: str | None) -> str:
+    return f"[[units]] 第 {position} 项（{name}）" if name else f"[[units]] 第 {position} 项"
+
+
+def _claim_names(table: _Table, unit: UnitSettings, owners: dict[str, str]) -> None:
+    """Record the unit's name and aliases in ``owners``, raising if another unit has one."""
+    for key, names in (("name", (unit.name,)), ("aliases", unit.aliases)):
+        for name in names:
+            owner = owners.setdefault(f"name:{name}", unit.name)
+            if owner != unit.name:
+                raise table.invalid(key, name, f"该名称已用作单位“{owner}”的名称或别名，每个名称只能属于一个单位。")
+
+
+def _claim_emails(table: _Table, unit: UnitSettings, owners: dict[str, str],
+                  county: frozenset[str]) -> None:
+    """Record the unit's addresses in ``owners``, raising if another unit or the county has one."""
+    for email in unit.emails:
+        if email in county:
+            raise table.invalid(
+                "emails", email,
+                "这是本服务收发邮件所用的县级邮箱（[mailbox] username 或 [smtp] from），不能作为单位的报送地址。",
+            )
+        owner = owners.setdefault(f"email:{email}", unit.name)
+        if owner != unit.name:
+            raise table.invalid(
+                "emails", email,
+                f"该地址已属于单位“{owner}”，每个邮箱地址只能属于一个单位。"
+                f"请确认它是“{owner}”还是“{unit.name}”的地址，并从另一处删除。",
+            )
+
+
+def _county_addresses(mailbox: MailboxSettings, smtp: SmtpSettings) -> frozenset[str]:
+    """Return the county's own addresses: the IMAP and SMTP logins that are addresses, and From."""
+    candidates = (mailbox.username, smtp.username, smtp.from_address)
+    return frozenset(address.lower() for address in candidates if _is_address(address))
+
+
+def _is_address(text: str) -> bool:
+    """Tell whether ``text`` is a bare addr-spec like shuiding_kx@163.com (RFC 5322 3.4.1)."""
+    try:
+        address = Address(addr_spec=text)
+    except (ValueError, HeaderParseError):
+        return False
+    return bool(address.username and address.domain) and address.addr_spec == text
+
+
+def _hide_password(text: str) -> str:
+    """Replace the password in ``scheme://user:password@host`` with *** for messages."""
+    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", text)
+
+
+def _resolve(source: _Source, name: str) -> Path:
+    """Return ``name`` as an absolute path, relative names taken from the config file's folder."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else source.folder / path
+
