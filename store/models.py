@@ -146,7 +146,9 @@ class Message(Base):
     processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     moved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
-    submissions: Mapped[list[Submission]] = relationship(back_populates="message")
+    # View-only: a Submission built with message=... must not join the session through this
+    # collection before record_submission has flushed the superseded row.
+    submissions: Mapped[list[Submission]] = relationship(viewonly=True)
 
 
 class Submission(Base):
@@ -188,7 +190,7 @@ class Submission(Base):
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
-    message: Mapped[Message] = relationship(back_populates="submissions")
+    message: Mapped[Message] = relationship()
     unit: Mapped[Unit] = relationship(lazy="joined")
     rows: Mapped[list[ReportRowRecord]] = relationship(
         order_by="ReportRowRecord.position",
@@ -290,3 +292,5 @@ class OutboxMail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+    message: Mapped[Message | None] = relationship()

@@ -1,0 +1,448 @@
+"""Queries and writes on the zhoubao tables.
+
+Every function takes an open :class:`~sqlalchemy.orm.Session` and flushes at most: the caller's
+``Database.session()`` block decides when the transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, contains_eager
+
+from ingest.table import CheckedReport
+from store.models import (
+    Message,
+    MessageOutcome,
+    OutboxMail,
+    OutboxStatus,
+    ReportRowRecord,
+    Submission,
+    SubmissionStatus,
+    Unit,
+    ViolationRecord,
+)
+
+logger = logging.getLogger(__name__)
+
+# Outbox back-off: the first retry waits one minute, each further failure doubles the wait, and
+# no wait exceeds one hour, so during a long SMTP outage each mail is tried once an hour.
+RETRY_FIRST_DELAY = dt.timedelta(minutes=1)
+RETRY_MAX_DELAY = dt.timedelta(hours=1)
+
+# The content key column is VARCHAR(300); a longer Message-ID header (malformed mail) is hashed.
+_MAX_KEY_LENGTH = 250
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --- units -------------------------------------------------------------------------------------
+
+
+def sync_units(session: Session, units: Iterable[tuple[str, Iterable[str]]]) -> dict[str, Unit]:
+    """Insert the configured units that are new and update the aliases of the others.
+
+    Units that left the configuration stay in the table, because old submissions refer to them.
+    Returns the configured units by name.
+    """
+    existing = {unit.name: unit for unit in session.scalars(select(Unit))}
+    now = _utcnow()
+    synced: dict[str, Unit] = {}
+
+    for name, aliases in units:
+        unit = existing.get(name)
+        if unit is None:
+            unit = Unit(name=name, aliases=list(aliases), created_at=now)
+            session.add(unit)
+            logger.info("unit %s: added", name)
+        else:
+            unit.aliases = list(aliases)
+        synced[name] = unit
+
+    session.flush()
+    return synced
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+def message_key(message_id_header: str | None, sha256: str) -> str:
+    """Return the content key of a mail: its Message-ID, or ``sha256:<hex>`` when it has none."""
+    message_id = (message_id_header or "").strip()
+    if not message_id:
+        return f"sha256:{sha256}"
+    if len(message_id) > _MAX_KEY_LENGTH:
+        digest = hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()
+        return f"message-id-sha256:{digest}"
+    return message_id
+
+
+def find_message_by_uid(
+    session: Session, mailbox: str, uid_validity: int, uid: int
+) -> Message | None:
+    """Return the archived message with this IMAP UID, or None."""
+    return session.scalars(
+        select(Message).where(
+            Message.mailbox == mailbox,
+            Message.uid_validity == uid_validity,
+            Message.uid == uid,
+        )
+    ).one_or_none()
+
+
+def find_message_by_content(
+    session: Session, message_id_header: str | None, sha256: str
+) -> Message | None:
+    """Return the archived message with this Message-ID and body hash, or None.
+
+    This finds a mail again after a UIDVALIDITY reset or when a second copy arrives.
+    """
+    return session.scalars(
+        select(Message).where(
+            Message.message_key == message_key(message_id_header, sha256),
+            Message.sha256 == sha256,
+        )
+    ).one_or_none()
+
+
+def archive_message(
+    session: Session,
+    *,
+    mailbox: str,
+    uid_validity: int,
+    uid: int,
+    raw: bytes,
+    internal_date: dt.datetime | None,
+    received_at: dt.datetime,
+    message_id_header: str | None,
+    sender: str | None,
+    subject: str | None,
+) -> Message:
+    """Store a fetched mail with its raw bytes; its outcome starts as pending.
+
+    Call :func:`find_message_by_uid` and :func:`find_message_by_content` first: a second record
+    of the same UID or the same content raises ``sqlalchemy.exc.IntegrityError`` at flush.
+    """
+    sha256 = hashlib.sha256(raw).hexdigest()
+    message = Message(
+        mailbox=mailbox,
+        uid_validity=uid_validity,
+        uid=uid,
+        raw=raw,
+        size=len(raw),
+        sha256=sha256,
+        message_id_header=message_id_header,
+        message_key=message_key(message_id_header, sha256),
+        internal_date=internal_date,
+        received_at=received_at,
+        sender=sender,
+        subject=subject,
+        outcome=MessageOutcome.PENDING,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def mark_processed(
+    session: Session,
+    message: Message,
+    outcome: MessageOutcome,
+    now: dt.datetime,
+    error: str | None = None,
+) -> None:
+    """Record the outcome of processing a message and, for a failure, the error text."""
+    stored = session.get_one(Message, message.id)
+    stored.outcome = outcome
+    stored.processed_at = now
+    stored.error = error
+    session.flush()
+
+
+def mark_moved(session: Session, message: Message, now: dt.datetime) -> None:
+    """Record that the mail was moved to the processed folder."""
+    session.get_one(Message, message.id).moved_at = now
+    session.flush()
+
+
+def message_counts(session: Session) -> dict[MessageOutcome, int]:
+    """Count archived messages per outcome; every outcome is present, with 0 when unused."""
+    counts = {outcome: 0 for outcome in MessageOutcome}
+    rows = session.execute(select(Message.outcome, func.count()).group_by(Message.outcome))
+    for outcome, count in rows:
+        counts[outcome] = count
+    return counts
+
+
+# --- submissions -------------------------------------------------------------------------------
+
+
+def record_submission(
+    session: Session,
+    *,
+    message: Message,
+    unit: Unit,
+    week: int,
+    late: bool,
+    file_name: str,
+    file_sha256: str,
+    report: CheckedReport,
+    received_at: dt.datetime,
+) -> tuple[Submission, bool]:
+    """Store a checked weekly table as a submission of ``unit`` for ``week``.
+
+    Returns ``(submission, duplicate)``. When the unit already sent the same file (same hash and
+    table source) for that week, the earlier submission comes back with ``duplicate=True`` and
+    nothing is written. An accepted table supersedes the unit's accepted one for the week, unless
+    that one was received later; the older record stays, marked superseded.
+    """
+    # On PostgreSQL the row lock serialises concurrent writers for one unit until commit, so two
+    # service processes cannot both leave an accepted submission for the same week.
+    unit = _lock_unit(session, unit)
+    # Callers may pass objects loaded by an earlier session; use this session's instances.
+    message = session.get_one(Message, message.id)
+
+    existing = _find_same_file(session, unit, week, file_sha256, report.table.source)
+    if existing is not None:
+        logger.info("unit %s week %d: file %s already recorded", unit.name, week, file_name)
+        return existing, True
+
+    # Looked up before the new submission exists, so autoflush cannot insert it too early.
+    current = _find_accepted(session, unit, week)
+    submission = _new_submission(
+        message=message,
+        unit=unit,
+        week=week,
+        late=late,
+        file_name=file_name,
+        file_sha256=file_sha256,
+        report=report,
+        received_at=received_at,
+    )
+    if submission.status is SubmissionStatus.ACCEPTED:
+        _insert_accepted(session, submission, current)
+    else:
+        session.add(submission)
+        session.flush()
+
+    logger.info(
+        "unit %s week %d: submission %d recorded as %s",
+        unit.name,
+        week,
+        submission.id,
+        submission.status,
+    )
+    return submission, False
+
+
+def _lock_unit(session: Session, unit: Unit) -> Unit:
+    return session.scalars(select(Unit).where(Unit.id == unit.id).with_for_update()).one()
+
+
+def _find_same_file(
+    session: Session, unit: Unit, week: int, file_sha256: str, source: str
+) -> Submission | None:
+    return session.scalars(
+        select(Submission).where(
+            Submission.unit_id == unit.id,
+            Submission.week == week,
+            Submission.file_sha256 == file_sha256,
+            Submission.source == source,
+        )
+    ).one_or_none()
+
+
+def _new_submission(
+    *,
+    message: Message,
+    unit: Unit,
+    week: int,
+    late: bool,
+    file_name: str,
+    file_sha256: str,
+    report: CheckedReport,
+    received_at: dt.datetime,
+) -> Submission:
+    header = report.table.header
+    status = SubmissionStatus.ACCEPTED if report.accepted else SubmissionStatus.REJECTED
+    submission = Submission(
+        message=message,
+        unit=unit,
+        week=week,
+        status=status,
+        late=late,
+        file_name=file_name,
+        file_sha256=file_sha256,
+        source=report.table.source,
+        unit_text=header.unit_text,
+        reporter=header.reporter,
+        phone=header.phone,
+        fill_date=header.fill_date,
+        received_at=received_at,
+        created_at=_utcnow(),
+    )
+    submission.rows = _row_records(report)
+    submission.violations = [
+        ViolationRecord(
+            rule=str(violation.rule),
+            row=violation.row,
+            cell=violation.cell,
+            columns=",".join(str(column) for column in violation.columns),
+            found={str(column): value for column, value in violation.found.items()},
+            expected=violation.expected,
+        )
+        for violation in report.violations
+    ]
+    return submission
+
+
+def _row_records(report: CheckedReport) -> list[ReportRowRecord]:
+    records = []
+    for position, (row, values) in enumerate(zip(report.table.rows, report.values, strict=True)):
+        columns = {f"c{column}": values.get(column) for column in range(2, 21)}
+        records.append(
+            ReportRowRecord(position=position, remark=row.remark, ref=row.ref, **columns)
+        )
+    return records
+
+
+def _find_accepted(session: Session, unit: Unit, week: int) -> Submission | None:
+    return session.scalars(
+        select(Submission).where(
+            Submission.unit_id == unit.id,
+            Submission.week == week,
+            Submission.status == SubmissionStatus.ACCEPTED,
+        )
+    ).one_or_none()
+
+
+def _insert_accepted(
+    session: Session, submission: Submission, current: Submission | None
+) -> None:
+    # The partial unique index allows one accepted row per unit and week, so the older row must
+    # leave 'accepted' in a flush before the newer one is inserted.
+    if current is not None and current.received_at > submission.received_at:
+        # Mail processed out of order: the table received later stays the valid one.
+        submission.status = SubmissionStatus.SUPERSEDED
+        submission.superseded_by_id = current.id
+        session.add(submission)
+        session.flush()
+        return
+
+    if current is not None:
+        current.status = SubmissionStatus.SUPERSEDED
+        session.flush()
+
+    session.add(submission)
+    session.flush()
+
+    if current is not None:
+        current.superseded_by_id = submission.id
+        session.flush()
+
+
+def list_submissions(session: Session) -> list[Submission]:
+    """Return every submission with its unit, rows and violations, by unit name, week and id."""
+    statement = (
+        select(Submission)
+        .join(Submission.unit)
+        .options(contains_eager(Submission.unit))
+        .order_by(Unit.name, Submission.week, Submission.id)
+    )
+    return list(session.scalars(statement))
+
+
+# --- outbox ------------------------------------------------------------------------------------
+
+
+def enqueue_mail(
+    session: Session,
+    *,
+    message: Message | None,
+    kind: str,
+    recipient: str,
+    subject: str,
+    mail_message_id: str,
+    raw: bytes,
+    now: dt.datetime | None = None,
+) -> OutboxMail:
+    """Queue a composed mail for delivery as soon as the outbox runs.
+
+    ``raw`` is stored whole and sent unchanged, so every attempt carries ``mail_message_id``.
+    """
+    created_at = now or _utcnow()
+    mail = OutboxMail(
+        message_id=message.id if message is not None else None,
+        kind=str(kind),
+        recipient=recipient,
+        subject=subject,
+        mail_message_id=mail_message_id,
+        raw=raw,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=created_at,
+        created_at=created_at,
+    )
+    session.add(mail)
+    session.flush()
+    return mail
+
+
+def due_outbox(session: Session, now: dt.datetime, limit: int = 50) -> list[OutboxMail]:
+    """Claim up to ``limit`` pending mails whose next attempt is due, oldest first.
+
+    On PostgreSQL the rows stay locked (FOR UPDATE SKIP LOCKED) until the session's transaction
+    ends, so another process skips them: send and mark them in the same transaction. SQLite
+    ignores the lock and relies on a single writer.
+    """
+    statement = (
+        select(OutboxMail)
+        .where(OutboxMail.status == OutboxStatus.PENDING, OutboxMail.next_attempt_at <= now)
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(statement))
+
+
+def mark_sent(session: Session, mail: OutboxMail, now: dt.datetime) -> None:
+    """Record a successful delivery."""
+    mail.attempts += 1
+    mail.status = OutboxStatus.SENT
+    mail.sent_at = now
+    mail.last_error = None
+    session.flush()
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Return the wait after ``attempts`` failed attempts: 1 min doubling, at most 1 h."""
+    doublings = min(max(attempts - 1, 0), 16)
+    return min(RETRY_FIRST_DELAY * 2**doublings, RETRY_MAX_DELAY)
+
+
+def mark_retry(session: Session, mail: OutboxMail, now: dt.datetime, error: str) -> None:
+    """Record a temporary delivery failure and schedule the next attempt with back-off."""
+    mail.attempts += 1
+    mail.last_error = error
+    mail.next_attempt_at = now + retry_delay(mail.attempts)
+    session.flush()
+
+
+def mark_failed(session: Session, mail: OutboxMail, now: dt.datetime, error: str) -> None:
+    """Record a permanent delivery failure; the mail is not tried again."""
+    mail.attempts += 1
+    mail.status = OutboxStatus.FAILED
+    mail.last_error = error
+    mail.next_attempt_at = now
+    session.flush()
+
+
+def list_outbox(session: Session) -> list[OutboxMail]:
+    """Return every outbox mail in the order it was queued."""
+    return list(session.scalars(select(OutboxMail).order_by(OutboxMail.id)))
