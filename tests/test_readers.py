@@ -1,0 +1,270 @@
+"""Readers: .xlsx and .docx bytes into grids of cells."""
+
+import datetime as dt
+import io
+
+import openpyxl
+import pytest
+from docx import Document
+from openpyxl.styles import Font
+
+from ingest.errors import UnreadableFile
+from ingest.readers import read_grids
+from ingest.readers.docx import read_docx
+from ingest.readers.xlsx import read_xlsx
+from tests.fixtures.tables import SAMPLE_ROWS, TITLE, build_docx, build_xlsx
+
+
+def _values(row):
+    return [cell.value for cell in row]
+
+
+def _save_workbook(workbook) -> bytes:
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _save_document(document) -> bytes:
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+# --- xlsx -----------------------------------------------------------------------------------
+
+
+def test_xlsx_reader_data_row():
+    grid = read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]]))[0]
+    assert _values(grid.rows[7])[:19] == list(SAMPLE_ROWS["valid"])
+
+
+def test_xlsx_reader_cell_ref():
+    grid = read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]]))[0]
+    assert grid.rows[7][5].ref == "Sheet1!F8"
+
+
+def test_xlsx_reader_sheet_name():
+    grid = read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]], sheet="周报"))[0]
+    assert grid.name == "周报"
+
+
+def test_xlsx_reader_merged_header():
+    grid = read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]]))[0]
+    assert _values(grid.rows[2])[:4] == ["活动覆盖区域", None, "活动数量及参与人数", None]
+
+
+def test_xlsx_reader_merged_title_once():
+    grid = read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]]))[0]
+    assert [cell.value for cell in grid.rows[0] if cell.value is not None] == [TITLE]
+
+
+def test_xlsx_reader_keeps_text_numbers():
+    grid = read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]], as_text=True))[0]
+    assert grid.rows[7][0].value == "1"
+
+
+def test_xlsx_reader_date_cell():
+    grid = read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]], date_text=dt.date(2023, 12, 22)))[0]
+    assert grid.rows[1][16].value == dt.datetime(2023, 12, 22)
+
+
+def test_xlsx_reader_rectangular_rows():
+    grid = read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]]))[0]
+    assert {len(row) for row in grid.rows if row} == {20}
+
+
+def test_xlsx_reader_cached_formula_value():
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "=1+1"
+    # openpyxl writes no cached result, so data_only reads a blank where Excel would show 2.
+    grid = read_xlsx(_save_workbook(workbook))[0]
+    assert grid.rows == []
+
+
+def test_xlsx_reader_skips_hidden_sheet():
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "shown"
+    hidden = workbook.create_sheet("旧表")
+    hidden["A1"] = "hidden"
+    hidden.sheet_state = "hidden"
+    assert [grid.name for grid in read_xlsx(_save_workbook(workbook))] == ["Sheet"]
+
+
+def test_xlsx_reader_far_row_position():
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "top"
+    workbook.active["C5000"] = 7
+    grid = read_xlsx(_save_workbook(workbook))[0]
+    assert grid.rows[4999][2].ref == "Sheet!C5000"
+
+
+def test_xlsx_reader_far_row_value():
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "top"
+    workbook.active["C5000"] = 7
+    grid = read_xlsx(_save_workbook(workbook))[0]
+    assert grid.rows[4999][2].value == 7
+
+
+def test_xlsx_reader_drops_styled_tail():
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet["A1"] = "top"
+    # A formatted but empty cell far below stretches the used range without adding content.
+    sheet["T200000"].font = Font(bold=True)
+    grid = read_xlsx(_save_workbook(workbook))[0]
+    assert len(grid.rows) == 1
+
+
+def test_xlsx_reader_far_column_width():
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet["A1"] = "top"
+    sheet["A2"] = "next"
+    sheet["XFD1"] = "stray"
+    grid = read_xlsx(_save_workbook(workbook))[0]
+    assert len(grid.rows[1]) == 64
+
+
+def test_xlsx_reader_damaged():
+    with pytest.raises(UnreadableFile) as caught:
+        read_xlsx(build_xlsx([SAMPLE_ROWS["valid"]])[:400])
+    assert "损坏" in caught.value.reason
+
+
+def test_xlsx_reader_not_a_zip():
+    with pytest.raises(UnreadableFile):
+        read_xlsx(b"not a workbook")
+
+
+# --- docx -----------------------------------------------------------------------------------
+
+
+def test_docx_reader_one_grid_per_table():
+    assert [grid.name for grid in read_docx(build_docx([SAMPLE_ROWS["valid"]]))] == ["表格1"]
+
+
+def test_docx_reader_data_row():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]]))[0]
+    assert _values(grid.rows[5])[:19] == [str(value) for value in SAMPLE_ROWS["valid"]]
+
+
+def test_docx_reader_cell_ref():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]]))[0]
+    assert grid.rows[5][4].ref == "表格1第6行第5列"
+
+
+def test_docx_reader_grid_span_once():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]]))[0]
+    assert _values(grid.rows[0])[:3] == ["活动覆盖区域", None, "活动数量及参与人数"]
+
+
+def test_docx_reader_vertical_merge_once():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]]))[0]
+    assert [grid.rows[number][0].value for number in (1, 2, 3)] == ["乡镇（个）", None, None]
+
+
+def test_docx_reader_remark_column_once():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]]))[0]
+    assert [grid.rows[number][19].value for number in range(4)] == ["备注", None, None, None]
+
+
+def test_docx_reader_rows_full_width():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]]))[0]
+    assert {len(row) for row in grid.rows} == {20}
+
+
+def test_docx_reader_line_break_kept():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]]))[0]
+    assert grid.rows[2][13].value == "食品安全科\n普宣传"
+
+
+def test_docx_reader_text_above():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]], unit="清水河镇"))[0]
+    assert grid.text_above[0] == "附件二"
+
+
+def test_docx_reader_fill_line_above():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]], unit="清水河镇"))[0]
+    assert grid.text_above[2].startswith("填报乡镇（单位）：清水河镇")
+
+
+def test_docx_reader_text_below():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]]))[0]
+    assert grid.text_below[0].startswith("填表说明")
+
+
+def test_docx_reader_merged_data_cell_once():
+    document = Document()
+    table = document.add_table(rows=1, cols=3)
+    merged = table.cell(0, 0).merge(table.cell(0, 1))
+    merged.text = "5"
+    table.cell(0, 2).text = "6"
+    grid = read_docx(_save_document(document))[0]
+    assert _values(grid.rows[0]) == ["5", None, "6"]
+
+
+def test_docx_reader_vertical_data_merge_once():
+    document = Document()
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 1).merge(table.cell(1, 1)).text = "9"
+    grid = read_docx(_save_document(document))[0]
+    assert grid.rows[1][1].value is None
+
+
+def test_docx_reader_text_between_tables():
+    document = Document()
+    document.add_table(rows=1, cols=1)
+    document.add_paragraph("两表之间")
+    document.add_table(rows=1, cols=1)
+    first, second = read_docx(_save_document(document))
+    assert (first.text_below, second.text_above) == (["两表之间"], ["两表之间"])
+
+
+def test_docx_reader_second_table_name():
+    document = Document()
+    document.add_table(rows=1, cols=1)
+    document.add_table(rows=1, cols=1)
+    assert [grid.name for grid in read_docx(_save_document(document))] == ["表格1", "表格2"]
+
+
+def test_docx_reader_no_tables():
+    document = Document()
+    document.add_paragraph("只有文字")
+    assert read_docx(_save_document(document)) == []
+
+
+def test_docx_reader_damaged():
+    with pytest.raises(UnreadableFile) as caught:
+        read_docx(build_docx([SAMPLE_ROWS["valid"]])[:500])
+    assert "Word" in caught.value.reason
+
+
+def test_docx_reader_workbook_bytes():
+    with pytest.raises(UnreadableFile):
+        read_docx(build_xlsx([SAMPLE_ROWS["valid"]]))
+
+
+# --- dispatch -------------------------------------------------------------------------------
+
+
+def test_read_grids_xlsx():
+    assert read_grids(build_xlsx([SAMPLE_ROWS["valid"]]), "xlsx")[0].name == "Sheet1"
+
+
+def test_read_grids_docx():
+    assert read_grids(build_docx([SAMPLE_ROWS["valid"]]), "docx")[0].name == "表格1"
+
+
+def test_read_grids_xls_reason():
+    with pytest.raises(UnreadableFile) as caught:
+        read_grids(b"\xd0\xcf\x11\xe0", "xls")
+    assert ".xlsx" in caught.value.reason
+
+
+@pytest.mark.parametrize("kind", ["pdf", "image", "zip", "rar", "7z", "unknown", "html", "csv"])
+def test_read_grids_unreadable_kind(kind):
+    with pytest.raises(UnreadableFile) as caught:
+        read_grids(b"", kind)
+    assert caught.value.reason
