@@ -267,16 +267,18 @@ _MISSING = object()
 
 
 class _Table:
-    """One TOML table being read, which records the keys used so the rest can be reported.
+    """One TOML table being read, with typed getters whose errors name the key.
 
     ``label`` names the table in messages: ``[mailbox]`` or ``[[units]] 第 2 项（水定镇）``.
+    Unknown keys are rejected first, because a typo such as ``pasword`` would otherwise be
+    reported as a missing ``password``.
     """
 
     def __init__(self, data: dict, label: str, source: _Source, known: tuple[str, ...]):
         self.data = data
         self.label = label
         self.source = source
-        self.known = known
+        _reject_unknown(data, known, source.name, label)
 
     def invalid(self, key: str, value: object, fix: str) -> ConfigError:
         """Return the error for an invalid value; secrets are never shown."""
@@ -308,11 +310,12 @@ class _Table:
             raise self.invalid(key, value, f"应为用英文双引号括起来的非空文字。{fix}")
         return value.strip()
 
-    def integer(self, key: str, default: int, low: int, high: int, unit: str) -> int:
+    def integer(self, key: str, default: int, low: int, high: int, unit: str = "") -> int:
         """Return an integer between ``low`` and ``high``; TOML booleans are not integers."""
         value = self.raw(key, "", default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.invalid(key, value, f"应为 {low} 到 {high} 之间的整数（单位：{unit}），不加引号。")
+            unit_text = f"（单位：{unit}）" if unit else ""
+            raise self.invalid(key, value, f"应为 {low} 到 {high} 之间的整数{unit_text}，不加引号。")
         return value
 
     def security(self, default: Security) -> Security:
@@ -332,23 +335,18 @@ class _Table:
                 raise self.invalid(key, item, f"列表中的每一项都应为用英文双引号括起来的非空文字。{fix}")
         return tuple(item.strip() for item in value)
 
-    def finish(self) -> None:
-        """Raise for any key the parser did not expect, such as a misspelt ``pasword``."""
-        _reject_unknown(self.data, self.known, self.source.name, self.label)
 
-
-def _reject_unknown(data: dict, known, file_name: str, label: str) -> None:
+def _reject_unknown(data: dict, known: tuple[str, ...], file_name: str, label: str) -> None:
     """Raise ConfigError naming the first key of ``data`` not in ``known``."""
     for key in data:
         if key in known:
             continue
-        where = f"{label} 中" if label else "顶层"
+        where = f"中 {label} 的键" if label else "顶层的节或键"
         guess = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
         hint = f"您是否想写 {guess[0]}？" if guess else ""
         allowed = "、".join(known)
-        kind = "键" if label else "节或键"
         raise ConfigError(
-            f"配置文件 {file_name} {where}的{kind} {key} 无法识别：{hint}可用的名称为 {allowed}。"
+            f"配置文件 {file_name} {where} {key} 无法识别：{hint}可用的名称为 {allowed}。"
         )
 
 
@@ -394,7 +392,6 @@ _KNOWN_KEYS = {
 def _parse_service(table: _Table) -> Path:
     """Return the data folder: ``data`` next to the config file unless set."""
     data_dir = table.text("data_dir", "请填写存放数据库和日志的文件夹。", "data")
-    table.finish()
     return _resolve(table.source, data_dir)
 
 
@@ -405,7 +402,7 @@ def _parse_mailbox(table: _Table) -> MailboxSettings:
 
     settings = MailboxSettings(
         host=host,
-        port=table.integer("port", IMAP_PORTS[security], 1, 65535, "端口号"),
+        port=table.integer("port", IMAP_PORTS[security], 1, 65535),
         security=security,
         username=table.text("username", "请填写县级邮箱的登录名，例如 hckexie-example@163.com。"),
         password=_secret(table, None),
@@ -415,7 +412,6 @@ def _parse_mailbox(table: _Table) -> MailboxSettings:
         poll_interval=table.integer("poll_interval", 300, 30, 86400, "秒"),
         timeout=table.integer("timeout", 60, 5, 600, "秒"),
     )
-    table.finish()
     return settings
 
 
@@ -433,7 +429,7 @@ def _parse_smtp(table: _Table, mailbox: MailboxSettings) -> SmtpSettings:
 
     settings = SmtpSettings(
         host=host,
-        port=table.integer("port", SMTP_PORTS[security], 1, 65535, "端口号"),
+        port=table.integer("port", SMTP_PORTS[security], 1, 65535),
         security=security,
         username=username,
         password=_secret(table, mailbox.password),
@@ -441,7 +437,6 @@ def _parse_smtp(table: _Table, mailbox: MailboxSettings) -> SmtpSettings:
         from_name=table.text("from_name", "请填写发件人名称，例如 霍城县科协。", ""),
         timeout=table.integer("timeout", 60, 5, 600, "秒"),
     )
-    table.finish()
     return settings
 
 
@@ -449,8 +444,8 @@ def _parse_database(table: _Table, data_dir: Path) -> DatabaseSettings:
     """Parse [database]; without a URL the database is an SQLite file in the data folder."""
     default = URL.create("sqlite", database=str(data_dir / DEFAULT_DATABASE_FILE))
     text = table.text("url", "", default.render_as_string(hide_password=False))
-    fix = ("应为 SQLAlchemy 数据库地址，例如 sqlite:///data/zhoubao.sqlite3 或 "
-           "postgresql+psycopg://zhoubao:密码@127.0.0.1:5432/zhoubao。")
+    fix = ("应为 SQLite 或 PostgreSQL 数据库的 SQLAlchemy 地址，例如 sqlite:///data/zhoubao.sqlite3 "
+           "或 postgresql+psycopg://zhoubao:密码@127.0.0.1:5432/zhoubao。")
     try:
         url = make_url(text)
     except ArgumentError as err:
@@ -462,7 +457,6 @@ def _parse_database(table: _Table, data_dir: Path) -> DatabaseSettings:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         url = url.set(database=str(_resolve(table.source, url.database)))
 
-    table.finish()
     return DatabaseSettings(url.render_as_string(hide_password=False))
 
 
@@ -475,7 +469,6 @@ def _parse_campaign(table: _Table) -> CampaignSettings:
 
     last_week = (last - first) // dt.timedelta(days=7) + 1
     skipped = _skipped_weeks(table, last_week)
-    table.finish()
     return CampaignSettings(name, first, last, timezone, skipped)
 
 
@@ -492,13 +485,12 @@ def _parse_units(value: object, source: _Source,
             f"配置文件 {source.name} 中 units 应写成 [[units]]（两层方括号），每个报送单位写一段。"
         )
 
-    owners: dict[str, str] = {}
+    owners: dict[str, tuple[int, str]] = {}
     units = []
     for position, data in enumerate(value, start=1):
-        unit = _parse_unit(data, position, source)
-        table = _Table(data, _unit_label(position, unit.name), source, _KNOWN_KEYS["units"])
-        _claim_names(table, unit, owners)
-        _claim_emails(table, unit, owners, county)
+        table, unit = _parse_unit(data, position, source)
+        _claim_names(table, position, unit, owners)
+        _claim_emails(table, position, unit, owners, county)
         units.append(unit)
     return tuple(units)
 
@@ -629,18 +621,21 @@ def _parse_deadline_text(text: str) -> dt.datetime | None:
 
 def _check_whole_weeks(table: _Table, first: dt.datetime, last: dt.datetime) -> None:
     """Require the last deadline on the first one's weekday and time, not before it."""
+    written = table.data["last_deadline"]
     first_text = _describe_deadline(first)
+    last_text = _describe_deadline(last)
     if last < first:
-        raise table.invalid("last_deadline", _describe_deadline(last),
-                            f"最后一次截止时间不能早于 first_deadline（{first_text}）。")
+        raise table.invalid("last_deadline", written,
+                            f"该时间为{last_text}，早于 first_deadline（{first_text}）。"
+                            "请检查两个截止时间的年份和月份。")
 
     # Wall-clock difference: both are in the campaign timezone, so offsets cancel out.
     span = last.replace(tzinfo=None) - first.replace(tzinfo=None)
     if span % dt.timedelta(days=7):
         raise table.invalid(
-            "last_deadline", _describe_deadline(last),
-            f"每周的截止时间相同，最后一次截止时间应与 first_deadline（{first_text}）"
-            "相隔整数周，即同为星期几的同一时刻。",
+            "last_deadline", written,
+            f"该时间为{last_text}，而每周的截止时间相同，应与 first_deadline（{first_text}）"
+            f"相隔整数周，即同为星期{_WEEKDAYS[first.weekday()]} {first:%H:%M}。",
         )
 
 
@@ -668,39 +663,46 @@ def _skipped_weeks(table: _Table, last_week: int) -> tuple[int, ...]:
     return weeks
 
 
-def _parse_unit(data: dict, position: int, source: _Source) -> UnitSettings:
-    """Parse one [[units]] entry; the label names the unit once its name is known."""
-    table = _Table(data, _unit_label(position, None), source, _KNOWN_KEYS["units"])
+def _parse_unit(data: dict, position: int, source: _Source) -> tuple[_Table, UnitSettings]:
+    """Parse one [[units]] entry, returning its table (for later messages) and the unit."""
+    written = data.get("name")
+    label = _unit_label(position, written.strip() if isinstance(written, str) else None)
+    table = _Table(data, label, source, _KNOWN_KEYS["units"])
     name = table.text("name", "请填写单位名称，与报表“填报乡镇（单位）”一致，例如 水定镇。")
-    table.label = _unit_label(position, name)
 
     aliases = table.text_list("aliases", "例如 [\"芦草沟镇人民政府\"]。")
     emails = table.text_list("emails", "例如 [\"shuiding_kx@163.com\"]。")
     for email in emails:
         if not _is_address(email):
             raise table.invalid("emails", email, "应为邮箱地址，例如 shuiding_kx@163.com，不带姓名和尖括号。")
-    table.finish()
 
     unique_emails = tuple(dict.fromkeys(email.lower() for email in emails))
     unique_aliases = tuple(alias for alias in dict.fromkeys(aliases) if alias != name)
-    return UnitSettings(name, unique_aliases, unique_emails)
+    return table, UnitSettings(name, unique_aliases, unique_emails)
 
 
 def _unit_label(position: int, name: str | None) -> str:
     return f"[[units]] 第 {position} 项（{name}）" if name else f"[[units]] 第 {position} 项"
 
 
-def _claim_names(table: _Table, unit: UnitSettings, owners: dict[str, str]) -> None:
-    """Record the unit's name and aliases in ``owners``, raising if another unit has one."""
+def _claim_names(table: _Table, position: int, unit: UnitSettings,
+                 owners: dict[str, tuple[int, str]]) -> None:
+    """Record the unit's name and aliases in ``owners``, raising if another entry has one.
+
+    ``owners`` maps each claimed name or address to the position and name of its unit.
+    """
     for key, names in (("name", (unit.name,)), ("aliases", unit.aliases)):
         for name in names:
-            owner = owners.setdefault(f"name:{name}", unit.name)
-            if owner != unit.name:
-                raise table.invalid(key, name, f"该名称已用作单位“{owner}”的名称或别名，每个名称只能属于一个单位。")
+            owner_position, owner = owners.setdefault(f"name:{name}", (position, unit.name))
+            if owner_position != position:
+                raise table.invalid(
+                    key, name,
+                    f"该名称已用作第 {owner_position} 项单位“{owner}”的名称或别名，每个名称只能属于一个单位。",
+                )
 
 
-def _claim_emails(table: _Table, unit: UnitSettings, owners: dict[str, str],
-                  county: frozenset[str]) -> None:
+def _claim_emails(table: _Table, position: int, unit: UnitSettings,
+                  owners: dict[str, tuple[int, str]], county: frozenset[str]) -> None:
     """Record the unit's addresses in ``owners``, raising if another unit or the county has one."""
     for email in unit.emails:
         if email in county:
@@ -708,11 +710,11 @@ def _claim_emails(table: _Table, unit: UnitSettings, owners: dict[str, str],
                 "emails", email,
                 "这是本服务收发邮件所用的县级邮箱（[mailbox] username 或 [smtp] from），不能作为单位的报送地址。",
             )
-        owner = owners.setdefault(f"email:{email}", unit.name)
-        if owner != unit.name:
+        owner_position, owner = owners.setdefault(f"email:{email}", (position, unit.name))
+        if owner_position != position:
             raise table.invalid(
                 "emails", email,
-                f"该地址已属于单位“{owner}”，每个邮箱地址只能属于一个单位。"
+                f"该地址已属于第 {owner_position} 项单位“{owner}”，每个邮箱地址只能属于一个单位。"
                 f"请确认它是“{owner}”还是“{unit.name}”的地址，并从另一处删除。",
             )
 
