@@ -1,0 +1,155 @@
+"""Deliver the queued replies: send each stored mail as it is and record the outcome.
+
+Each mail is claimed, sent and marked in its own short transaction, so a slow SMTP server never
+keeps the database locked for the whole batch. A temporary failure is retried later with the
+back-off of :func:`store.repository.mark_retry`; a 5xx reply marks the mail failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesHeaderParser
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ingest.errors import DeliveryError, ZhoubaoError
+from notify.smtp import SmtpSender
+from store.models import OutboxMail
+from store.repository import due_outbox, mark_failed, mark_retry, mark_sent
+from store.session import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DeliveryReport:
+    """Counts of one outbox run."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class _Delivery:
+    """One outbox run: the SMTP connection, opened at the first due mail, and the counts."""
+
+    def __init__(self, sender_factory: Callable[[], SmtpSender], now: dt.datetime):
+        self.sender_factory = sender_factory
+        self.now = now
+        self.report = DeliveryReport()
+        self.sender: SmtpSender | None = None
+        # Set when the server cannot be reached, so the other due mails wait without a new try.
+        self.unavailable: str | None = None
+
+    def deliver(self, session: Session, mail: OutboxMail) -> None:
+        """Send one claimed mail and mark it sent, to be retried, or failed."""
+        if self.unavailable is not None:
+            self._retry(session, mail, self.unavailable)
+            return
+
+        envelope_sender = _envelope_sender(mail.raw)
+        if envelope_sender is None:
+            self._fail(session, mail, "the stored mail has no From address")
+            return
+
+        try:
+            self._sender().send(mail.raw, envelope_sender, [mail.recipient])
+        except DeliveryError as err:
+            self._handle_error(session, mail, err)
+            return
+        except ZhoubaoError as err:
+            # The sender could not be built, such as a ConfigError: no mail can go out this run.
+            self.unavailable = str(err)
+            self._retry(session, mail, str(err))
+            return
+
+        mark_sent(session, mail, self.now)
+        self.report.sent += 1
+        logger.info(
+            "outbox mail %d: sent %s to %s (Message-ID %s, attempt %d)",
+            mail.id, mail.kind, mail.recipient, mail.mail_message_id, mail.attempts,
+        )
+
+    def close(self) -> None:
+        if self.sender is not None:
+            self.sender.close()
+
+    def _handle_error(self, session: Session, mail: OutboxMail, err: DeliveryError) -> None:
+        if self.sender is None or not self.sender.connected:
+            # Connecting or logging in failed, or the server dropped the connection: the mail is
+            # not at fault, even for a 5xx greeting, and the other due mails would fail alike.
+            self.unavailable = str(err)
+            self._retry(session, mail, str(err))
+        elif err.permanent:
+            self._fail(session, mail, str(err))
+        else:
+            self._retry(session, mail, str(err))
+
+    def _retry(self, session: Session, mail: OutboxMail, error: str) -> None:
+        mark_retry(session, mail, self.now, error)
+        self.report.retried += 1
+        logger.warning(
+            "outbox mail %d: delivery to %s failed, retry at %s: %s",
+            mail.id, mail.recipient, mail.next_attempt_at.isoformat(), error,
+        )
+
+    def _fail(self, session: Session, mail: OutboxMail, error: str) -> None:
+        mark_failed(session, mail, self.now, error)
+        self.report.failed += 1
+        logger.error("outbox mail %d: delivery to %s failed permanently: %s", mail.id, mail.recipient, error)
+
+    def _sender(self) -> SmtpSender:
+        if self.sender is None:
+            self.sender = self.sender_factory()
+        return self.sender
+
+
+def deliver_outbox(
+    database: Database,
+    sender_factory: Callable[[], SmtpSender],
+    now: dt.datetime,
+    limit: int = 50,
+) -> DeliveryReport:
+    """Send up to ``limit`` due outbox mails and mark each sent, to be retried, or failed.
+
+    ``sender_factory`` returns an unconnected :class:`SmtpSender`; it is called only when a mail
+    is due. No exception escapes: an unreachable SMTP server or database is logged and the mails
+    stay queued.
+    """
+    delivery = _Delivery(sender_factory, now)
+    try:
+        for _ in range(limit):
+            if not _deliver_next(database, delivery):
+                break
+    except (SQLAlchemyError, ZhoubaoError):
+        logger.exception("outbox: run stopped by a database error; the remaining mails stay queued")
+    finally:
+        delivery.close()
+
+    report = delivery.report
+    if report.sent or report.retried or report.failed:
+        logger.info("outbox: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
+    return report
+
+
+def _deliver_next(database: Database, delivery: _Delivery) -> bool:
+    """Claim, send and mark the oldest due mail; return False when none is due."""
+    with database.session() as session:
+        due = due_outbox(session, delivery.now, limit=1)
+        if not due:
+            return False
+        delivery.deliver(session, due[0])
+    return True
+
+
+def _envelope_sender(raw: bytes) -> str | None:
+    """Return the addr-spec of the mail's From header, used as the SMTP envelope sender."""
+    header = BytesHeaderParser(policy=policy.default).parsebytes(raw)["From"]
+    if header is None or not header.addresses:
+        return None
+    return header.addresses[0].addr_spec
