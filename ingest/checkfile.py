@@ -69,8 +69,8 @@ def _row_lines(row: ReportRow, values: dict[int, int | None]) -> list[str]:
     lines = [f"  第{row.index}行（{row.ref}）："]
     for column in COLUMNS:
         value = values[column]
-        shown = str(value) if value is not None else f"无法识别（原文：{row.cells[column].value}）"
-        lines.append(f"    {column_label(column)}：{shown}")
+        text = str(value) if value is not None else f"无法识别（原文：{row.cells[column].value}）"
+        lines.append(f"    {column_label(column)}：{text}")
     if row.remark:
         lines.append(f"    备注：{row.remark}")
     return lines

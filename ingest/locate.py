@@ -34,7 +34,7 @@ _VALUE_EDGES = "：:_ \t\u3000"
 # A row whose first text starts the 填表说明 or a signature line ends the data rows.
 _END_OF_DATA = re.compile(r"^(?:填表说明|说明|注[：:]|填报|填表人|联系电话|(?:单位)?负责人|审核人|制表人)")
 
-# What a blank template leaves after a label: "填报时间：    年   月   日".
+# The placeholder a blank template leaves after a label: "填报时间：    年   月   日".
 _PLACEHOLDER = re.compile(r"[年月日\s_]*")
 
 NOT_FOUND_REASON = (
@@ -46,7 +46,7 @@ NOT_FOUND_REASON = (
 def locate_tables(grids: list[Grid]) -> list[WeeklyTable]:
     """Return every 附件二 table found in the grids, in file order.
 
-    Raises TableNotFound when no grid holds one.
+    Raises TableNotFound when no grid contains one.
     """
     tables = [table for grid in grids for table in _tables_in(grid)]
     if not tables:

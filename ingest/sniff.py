@@ -15,7 +15,7 @@ from xlrd.compdoc import CompDoc, CompDocError
 
 logger = logging.getLogger(__name__)
 
-# Signatures that start each format. An OLE2 compound file holds .xls, .doc, .et and .wps alike.
+# Signatures that start each format. An OLE2 compound file contains .xls, .doc, .et and .wps alike.
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _IMAGES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")

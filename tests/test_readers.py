@@ -2,6 +2,8 @@
 
 import datetime as dt
 import io
+import re
+import zipfile
 
 import openpyxl
 import pytest
@@ -115,6 +117,36 @@ def test_xlsx_reader_drops_styled_tail():
     sheet["T200000"].font = Font(bold=True)
     grid = read_xlsx(_save_workbook(workbook))[0]
     assert len(grid.rows) == 1
+
+
+def test_xlsx_reader_stops_after_empty_run():
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "top"
+    workbook.active["A15000"] = "far below"
+    grid = read_xlsx(_save_workbook(workbook))[0]
+    assert len(grid.rows) == 1
+
+
+def _stretch_used_range(data: bytes, last_row: int) -> bytes:
+    """Return the workbook with styled empty cells in every row up to ``last_row``, as a sheet
+    looks after a clerk formats whole columns, and its dimension set to A1:T1048576."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            body = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = re.sub(r'<dimension ref="[^"]+"/>', '<dimension ref="A1:T1048576"/>', body.decode())
+                empty = "".join(f'<row r="{number}"><c r="T{number}" s="0"/></row>' for number in range(20, last_row + 1))
+                body = text.replace("</sheetData>", empty + "</sheetData>").encode()
+            target.writestr(item, body)
+    return output.getvalue()
+
+
+def test_xlsx_reader_stretched_used_range():
+    data = _stretch_used_range(build_xlsx([SAMPLE_ROWS["valid"]]), last_row=200_000)
+    grid = read_xlsx(data)[0]
+    assert len(grid.rows) == 16
 
 
 def test_xlsx_reader_far_column_width():

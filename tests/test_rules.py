@@ -51,6 +51,11 @@ def test_rules_r3_r4_broken():
     assert _rules(_check_xlsx([SAMPLE_ROWS["r3_r4_broken"]])) == [RuleId.R3, RuleId.R4]
 
 
+def test_rules_r3_r4_text_totals():
+    row = _with("r3_r4_broken", c4="9", c5="356")
+    assert _rules(_check_xlsx([row])) == [RuleId.R3, RuleId.R4]
+
+
 def test_rules_first_week_allows_equal():
     assert _check_xlsx([SAMPLE_ROWS["r3_r4_broken"]], first_week=True).accepted
 

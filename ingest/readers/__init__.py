@@ -9,7 +9,7 @@ _READERS = {"xlsx": read_xlsx, "xlsm": read_xlsx, "docx": read_docx}
 
 _SEND_AGAIN = "请发送填写好的附件二Excel（.xlsx）或Word（.docx）文件。"
 
-# Why a kind without a reader cannot be read, for the reply to the clerk.
+# Reasons for the reply to the clerk, by the kind that has no reader.
 _REASONS = {
     "xls": "附件是旧版Excel格式（.xls），暂时无法读取。请在Excel或WPS中另存为.xlsx格式后重新发送。",
     "doc": "附件是旧版Word格式（.doc），暂时无法读取。请在Word或WPS中另存为.docx格式后重新发送。",

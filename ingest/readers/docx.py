@@ -29,7 +29,7 @@ _ROW_CELLS = "./w:tc | ./w:sdt/w:sdtContent/w:tc | ./w:customXml/w:tc"
 def read_docx(data: bytes) -> list[Grid]:
     """Read every top-level table of the document body into a :class:`Grid` named 表格1, 表格2...
 
-    ``text_above`` holds the non-empty paragraphs between the previous table (or the start) and
+    ``text_above`` contains the non-empty paragraphs between the previous table (or the start) and
     this one, ``text_below`` those up to the next table (or the end).
     """
     document = _open(data)
@@ -80,7 +80,7 @@ def _read_row(table: Table, tr, name: str, number: int) -> list[Cell]:
 
     for tc in tr.xpath(_ROW_CELLS):
         column = len(cells) + 1
-        # A "continue" cell repeats the cell above it (ECMA-376 Part 1, 17.4.84 vMerge).
+        # A vMerge "continue" cell is covered by the merged cell above it.
         text = None if tc.vMerge == "continue" else _Cell(tc, table).text
         cells.append(Cell(value=text, ref=_ref(name, number, column)))
         cells.extend(_blank(name, number, column + offset) for offset in range(1, tc.grid_span))

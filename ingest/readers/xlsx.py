@@ -2,8 +2,9 @@
 
 The workbook is opened in openpyxl's read-only mode, which streams each sheet's XML, so a sheet
 whose used range runs to row 1,048,576 costs time but not a cell object per empty position.
-Read-only mode does not expose merged ranges. That costs nothing here because Excel and WPS keep a
-merged range's value in its top-left cell and leave the covered cells without a value.
+Read-only mode does not expose merged ranges. Excel keeps only the top-left value when cells are
+merged, so the covered cells read as blanks. NOTE: a file that stores values in covered cells
+(written by some other tool) would have them read as separate cells.
 """
 
 import io
@@ -20,6 +21,12 @@ from ingest.table import Cell, Grid
 logger = logging.getLogger(__name__)
 
 _EMPTY_ROW: list[Cell] = []
+
+# A weekly table is a few dozen rows. Reading stops at this row, or after this many consecutive
+# empty rows, so a used range stretched to row 1,048,576 by formatting is not parsed to its end.
+# NOTE: both limits are judgement calls, and content past them is not read.
+_MAX_ROWS = 100_000
+_MAX_EMPTY_RUN = 10_000
 
 # Rows are padded with blank cells up to this many columns, so that a blank in the table still
 # has its own reference. The form is 20 columns wide; a stray value in column XFD must not make
@@ -39,14 +46,15 @@ def read_xlsx(data: bytes) -> list[Grid]:
     """
     workbook = _open(data)
     try:
+        # A hidden sheet is not part of what the clerk sees and sends, so it is not read.
         return [_read_sheet(sheet) for sheet in workbook.worksheets if sheet.sheet_state == "visible"]
     finally:
         workbook.close()
 
 
 def _open(data: bytes):
-    # openpyxl warns about features it drops (data validation extensions, conditional formats
-    # from WPS); they do not affect cell values, so they are logged instead of raised.
+    # openpyxl warns about features it drops, such as data validation extensions. Cell values
+    # do not depend on them, so the warnings are logged instead of raised.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -60,17 +68,20 @@ def _open(data: bytes):
 
 
 def _read_sheet(sheet) -> Grid:
-    # The stored dimension (A1:T1048576 after a clerk formats whole columns) would make openpyxl
-    # pad every row to it; without it each row is as wide as its last stored cell.
+    # openpyxl pads every row to the stored dimension, which can be A1:XFD1048576 after a clerk
+    # formats whole rows. Without it, each row is as wide as its last stored cell.
     sheet.reset_dimensions()
 
     rows: list[list[Cell]] = []
     last_filled = 0
-    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+    for number, values in enumerate(sheet.iter_rows(max_row=_MAX_ROWS, values_only=True), start=1):
         cells = _row_cells(sheet.title, number, values)
         rows.append(cells or _EMPTY_ROW)
         if cells:
             last_filled = number
+        elif number - last_filled >= _MAX_EMPTY_RUN:
+            logger.info("xlsx: sheet %s: stopped reading at row %d after %d empty rows", sheet.title, number, _MAX_EMPTY_RUN)
+            break
 
     del rows[last_filled:]
     _pad(sheet.title, rows)
