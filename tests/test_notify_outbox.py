@@ -278,3 +278,15 @@ def test_outbox_sent_mail_not_resent(database, smtp_sink, attempts):
         deliver_outbox(database, plain_sender(smtp_sink), NOW + dt.timedelta(hours=run))
 
     assert len(smtp_sink.messages) == 1
+
+
+def test_outbox_421_defers_remaining_mails(database, smtp_sink):
+    # smtplib closes the connection after a 421 reply (RFC 5321 section 3.8), so the run stops.
+    smtp_sink.reject["first@example.test"] = "421 4.3.2 service shutting down"
+    queue(database, "first@example.test", now=NOW - dt.timedelta(minutes=1))
+    queue(database, "second@example.test")
+
+    report = deliver_outbox(database, plain_sender(smtp_sink), NOW)
+
+    assert (report.sent, report.retried) == (0, 2)
+    assert smtp_sink.messages == []

@@ -197,3 +197,25 @@ def test_smtp_plaintext_error_in_chinese():
 def test_smtp_unknown_security_rejected():
     with pytest.raises(ConfigError):
         SmtpSender("127.0.0.1", 25, "tls", SINK_USER, "secret-code")
+
+
+def test_smtp_421_drops_connection(smtp_sink):
+    smtp_sink.reject[TOWNSHIP] = "421 4.3.2 service shutting down"
+    sender = SmtpSender(smtp_sink.host, smtp_sink.port, "none", None, None, timeout=5)
+
+    with pytest.raises(DeliveryError):
+        sender.send(reply_bytes(), COUNTY, [TOWNSHIP])
+
+    assert sender.connected is False
+
+
+def test_smtp_wrong_password_names_reply(smtp_sink_ssl):
+    sender = SmtpSender(
+        smtp_sink_ssl.host, smtp_sink_ssl.port, "ssl", SINK_USER, "wrong",
+        timeout=5, ssl_context=smtp_sink_ssl.client_context,
+    )
+
+    with pytest.raises(DeliveryError) as caught:
+        sender.connect()
+
+    assert "535" in str(caught.value)
