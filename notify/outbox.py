@@ -138,7 +138,11 @@ def deliver_outbox(
 
 
 def _deliver_next(database: Database, delivery: _Delivery) -> bool:
-    """Claim, send and mark the oldest due mail; return False when none is due."""
+    """Claim, send and mark the oldest due mail; return False when none is due.
+
+    NOTE: if the commit after a successful send fails (such as SQLite refusing the write because
+    another connection wrote meanwhile), the mail stays pending and is sent again next run.
+    """
     with database.session() as session:
         due = due_outbox(session, delivery.now, limit=1)
         if not due:
