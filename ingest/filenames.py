@@ -125,12 +125,13 @@ def _param_value(raw: object, param: str) -> str | None:
 
 def _decode_rfc2231(value: tuple[str | None, str | None, str]) -> str:
     charset, _language, text = value
-    # decode_params() percent-decodes to a Latin-1 string, one character per byte.
-    data = text.encode("latin-1", errors="surrogateescape")
+    # decode_params() percent-decodes to a Latin-1 string, one character per byte. Raw 8-bit
+    # text mixed into the value is already decoded and cannot go back to bytes, so it stays.
     try:
-        return decode_text(data, charset)
+        data = text.encode("latin-1", errors="surrogateescape")
     except UnicodeEncodeError:
         return text
+    return decode_text(data, charset)
 
 
 def _clean_filename(name: str) -> str | None:

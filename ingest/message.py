@@ -29,6 +29,7 @@ from ingest.sniff import sniff_kind
 logger = logging.getLogger(__name__)
 
 # Exceptions the standard library's parser and header classes raise on input they cannot handle.
+# For example Python 3.11.7's modern header parser raises IndexError on "Content-Type: x/y; a*".
 _PARSE_ERRORS = (
     email.errors.MessageError,
     AttributeError,
@@ -139,7 +140,7 @@ def _collect(part: Message, parts: _Parts, *, nested: bool, related: bool) -> No
     """
     content_type = part.get_content_type()
 
-    if content_type == "multipart/report":
+    if part.is_multipart() and content_type == "multipart/report":
         # A delivery report returns our own mail inside it; its files are not a submission.
         _collect_text_only(part, parts, nested=nested)
         return
