@@ -1,8 +1,8 @@
 """Turn the raw bytes of one mail into the fields the pipeline needs, without I/O.
 
 ``parse_message`` degrades on malformed input instead of raising. A header that cannot be parsed
-becomes ``None`` or ``""``, and a MIME tree that the modern policy cannot walk is walked again with
-the legacy one; a fuzz test in tests/test_message.py checks this. Attachments are recognised by their bytes (``ingest.sniff``) because phone apps label
+becomes ``None`` or ``""``. A MIME tree that the modern policy cannot walk is walked again with the
+legacy one, and fuzz tests in tests/test_message.py check that no exception escapes. Attachments are recognised by their bytes (``ingest.sniff``) because phone apps label
 every file ``application/octet-stream``.
 """
 
@@ -76,8 +76,8 @@ class IncomingMail:
 
     ``sender`` is the lower-cased addr-spec of From. ``references`` lists the message ids a reply
     must quote (RFC 5322 §3.6.4): the References field, or In-Reply-To when References is absent.
-    ``automatic`` marks auto-replies and list mail, ``bounce`` delivery reports; neither is
-    answered.
+    ``automatic`` marks auto-replies and list mail, and ``bounce`` marks delivery reports.
+    zhoubao replies to neither, because a reply could start a mail loop.
     """
 
     message_id: str | None
