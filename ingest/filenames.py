@@ -18,6 +18,7 @@ import email.header
 import email.message
 import logging
 import re
+import unicodedata
 from email.errors import HeaderParseError
 from email.message import Message
 
@@ -135,7 +136,8 @@ def _decode_rfc2231(value: tuple[str | None, str | None, str]) -> str:
 
 
 def _clean_filename(name: str) -> str | None:
-    name = _CONTROL.sub("", name)
+    # macOS clients send decomposed (NFD) names; NFC makes equal names compare equal.
+    name = unicodedata.normalize("NFC", _CONTROL.sub("", name))
     name = re.split(r"[\\/]", name)[-1].strip()
     return name or None
 

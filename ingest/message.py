@@ -157,6 +157,8 @@ def _collect(part: Message, parts: _Parts, *, nested: bool, related: bool) -> No
             _collect(child, parts, nested=nested, related=content_type == "multipart/related")
         return
 
+    # TODO: Outlook's TNEF wrapper (winmail.dat, application/ms-tnef) is kept as one attachment;
+    # the files inside it are not extracted.
     if _is_attachment(part, related):
         parts.attachments.append(_attachment(part, len(parts.attachments) + 1))
     elif not nested:

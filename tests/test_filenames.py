@@ -160,6 +160,12 @@ def test_control_characters_removed():
     assert attachment_filename(part) == "水定镇统计表.xlsx"
 
 
+def test_decomposed_name_composed():
+    decomposed = "Übersicht.xlsx".replace("Ü", "U\u0308")
+    part = attached_part(f'Content-Disposition: attachment; filename="{encoded_word(decomposed, "UTF-8")}"')
+    assert attachment_filename(part) == "Übersicht.xlsx"
+
+
 def test_unknown_charset_falls_back_to_utf8():
     word = encoded_word(NAME.encode("utf-8"), "x-unknown-charset")
     part = attached_part(f'Content-Disposition: attachment; filename="{word}"')
