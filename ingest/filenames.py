@@ -136,7 +136,7 @@ def _decode_rfc2231(value: tuple[str | None, str | None, str]) -> str:
 
 
 def _clean_filename(name: str) -> str | None:
-    # macOS clients send decomposed (NFD) names; NFC makes equal names compare equal.
+    # Some macOS clients send decomposed (NFD) names, and NFC makes equal names compare equal.
     name = unicodedata.normalize("NFC", _CONTROL.sub("", name))
     name = re.split(r"[\\/]", name)[-1].strip()
     return name or None
