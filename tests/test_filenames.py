@@ -7,7 +7,7 @@ from email.message import Message
 import pytest
 
 from ingest.filenames import attachment_filename, decode_text, header_text
-from tests.fixtures.mails import encoded_word, mail_with_part, rfc2231_parameter, split_encoded_words
+from service.samples.mails import encoded_word, mail_with_part, rfc2231_parameter, split_encoded_words
 
 NAME = "水定镇第3周科技之冬周统计表.xlsx"
 GBK_NAME = "萨尔布拉克镇赵喆第4周统计表.docx"  # 喆 is in GBK but not in GB2312

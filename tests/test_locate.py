@@ -9,7 +9,7 @@ from ingest.locate import locate_tables
 from ingest.readers.docx import read_docx
 from ingest.readers.xlsx import read_xlsx
 from ingest.table import Cell, Grid
-from tests.fixtures.tables import SAMPLE_ROWS, build_docx, build_xlsx
+from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
 
 DAY = dt.date(2023, 12, 22)
 

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.message import IncomingMail, parse_message
-from tests.fixtures.mails import CRLF, MailStyle, build_mail, encoded_word
-from tests.fixtures.tables import SAMPLE_ROWS, build_docx, build_xlsx
+from service.samples.mails import CRLF, MailStyle, build_mail, encoded_word
+from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
 
 XLSX = build_xlsx([SAMPLE_ROWS["valid"]])
 DOCX = build_docx([SAMPLE_ROWS["valid"]], unit="萨尔布拉克镇", reporter="赵喆")
@@ -49,7 +49,7 @@ def township_mail(style: MailStyle, attachment: bytes | None = XLSX, filename: s
 def plain_mail(*headers: str, body: str = "hello") -> bytes:
     lines = [
         "From: 水定镇 <shuiding_kx@163.com>",
-        "To: hckexie2023@163.com",
+        "To: hckexie-county@example.test",
         "Subject: test",
         "Date: Fri, 22 Dec 2023 16:42:10 +0800",
         "Message-ID: <plain.1@163.com>",

@@ -17,7 +17,7 @@ from ingest.rules import RULES, check_table
 from ingest.table import CheckedReport, RuleId
 from notify.notices import HeldNotice, ReceiptNotice, RejectionNotice, UnreadableNotice
 from notify.render import format_datetime, render_notice
-from tests.fixtures.tables import SAMPLE_ROWS, build_xlsx
+from service.samples.tables import SAMPLE_ROWS, build_xlsx
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 DEADLINE_WEEK_3 = dt.datetime(2023, 12, 22, 18, 0, tzinfo=BEIJING)

@@ -14,7 +14,7 @@ from ingest.errors import UnreadableFile
 from ingest.readers import read_grids
 from ingest.readers.docx import read_docx
 from ingest.readers.xlsx import read_xlsx
-from tests.fixtures.tables import SAMPLE_ROWS, TITLE, build_docx, build_xlsx
+from service.samples.tables import SAMPLE_ROWS, TITLE, build_docx, build_xlsx
 
 
 def _values(row):

@@ -6,7 +6,7 @@ from ingest.checkfile import check_file, format_report
 from ingest.errors import UnreadableFile
 from ingest.rules import RULES, check_table
 from ingest.table import RuleId, WeeklyTable, ReportHeader
-from tests.fixtures.tables import SAMPLE_ROWS, build_docx, build_xlsx
+from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
 
 
 def _check_xlsx(rows, first_week=False, **options):

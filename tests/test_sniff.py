@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from ingest.sniff import sniff_kind
-from tests.fixtures.tables import SAMPLE_ROWS, build_docx, build_xlsx
+from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
 
 
 def _zip(names: list[str]) -> bytes:
