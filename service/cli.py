@@ -1,0 +1,153 @@
+"""The ``zhoubao`` command line: wiring only, the work happens in ingest/, store/ and notify/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from ingest.errors import ConfigError, ZhoubaoError
+from service.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "config.toml"
+
+
+class AppContext:
+    """What every subcommand shares: the config path and the clock, loaded lazily."""
+
+    def __init__(self, config_path: Path, clock: Clock):
+        self.config_path = config_path
+        self.clock = clock
+        self._settings = None
+
+    def settings(self):
+        if self._settings is None:
+            from service.config import load_settings
+
+            try:
+                self._settings = load_settings(self.config_path)
+            except ConfigError as err:
+                raise click.ClickException(str(err)) from err
+        return self._settings
+
+    def database(self):
+        """Open the configured database, created or migrated to the current revision."""
+        from service.runtime import open_database
+
+        return open_database(self.settings())
+
+
+def _parse_now(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as err:
+        raise click.BadParameter(f"“{value}”不是有效的时间，请写成 2023-12-22T18:30:00+08:00 的形式。") from err
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"“{value}”缺少时区，请写明，例如 2023-12-22T18:30:00+08:00。")
+    return moment
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Alembic 1.16+ logs one INFO line per built-in plugin at every start.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="ZHOUBAO_CONFIG",
+              default=DEFAULT_CONFIG, show_default=True,
+              help="配置文件路径（也可用环境变量 ZHOUBAO_CONFIG 指定）。")
+@click.option("--now", "now_text", metavar="ISO时间",
+              help="把服务时钟固定在该时刻（用于重放和测试），例如 2023-12-22T18:30:00+08:00。")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="日志级别。")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, now_text: str | None, log_level: str) -> None:
+    """zhoubao（周报）：自动接收、校验、保存乡镇报送的科技之冬周统计表，并回复发件人。"""
+    _configure_logging(log_level)
+    ctx.obj = AppContext(config_path, Clock(_parse_now(now_text)))
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="只运行一轮（收信、处理、发送回复）后退出。")
+@click.pass_obj
+def run(app: AppContext, once: bool) -> None:
+    """运行服务：定时收取邮箱中的统计表并发送回复。"""
+    from service import runtime
+
+    settings = app.settings()
+    database = app.database()
+    if once:
+        ok = runtime.run_once(settings, database, app.clock)
+        sys.exit(0 if ok else 1)
+    runtime.run_forever(settings, database, app.clock)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def check(file: Path) -> None:
+    """离线读取一个统计表文件，显示读到的内容和每一处不符合填表说明的地方。
+
+    退出码：0 表示通过校验，1 表示有不符合之处，2 表示无法读取。
+    """
+    from ingest.checkfile import check_file, format_report
+
+    try:
+        reports = check_file(file.read_bytes(), file.name)
+    except ZhoubaoError as err:
+        click.echo(f"无法读取 {file.name}：{getattr(err, 'reason', err)}", err=True)
+        sys.exit(2)
+    for report in reports:
+        click.echo(format_report(report))
+    sys.exit(0 if all(report.accepted for report in reports) else 1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 数组输出，每份报表一个对象。")
+@click.pass_obj
+def submissions(app: AppContext, as_json: bool) -> None:
+    """列出已保存的报表（含被退回和被新报表替代的）。"""
+    from service.listing import submissions_as_dicts, submissions_as_text
+
+    database = app.database()
+    if as_json:
+        click.echo(json.dumps(submissions_as_dicts(database), ensure_ascii=False, indent=2))
+    else:
+        click.echo(submissions_as_text(database))
+
+
+@main.group()
+def db() -> None:
+    """数据库维护。"""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(app: AppContext) -> None:
+    """创建数据库或把它迁移到当前版本。"""
+    database = app.database()
+    click.echo(f"数据库已是当前版本（{database.revision()}）。")
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("zhoubao-demo"), show_default=True,
+              help="演示数据（SQLite 数据库、配置）存放的目录。")
+def demo(directory: Path) -> None:
+    """演示：在本机 127.0.0.1 启动临时邮件服务器，处理几封示例乡镇来信并显示结果。"""
+    from service.demo import run_demo
+
+    sys.exit(run_demo(directory))

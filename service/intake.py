@@ -1,0 +1,201 @@
+"""One intake cycle: every new mail in the folder is archived, decided, answered and moved.
+
+The order of the steps is what makes a crash harmless at any point:
+
+1. the raw bytes are committed before anything parses them (a parser crash loses nothing);
+2. the outcome, the submissions and the reply in the outbox are committed in one transaction;
+3. only then is the message moved to the processed folder.
+
+A message found again after a crash is recognised by (UIDVALIDITY, UID) or by Message-ID and
+SHA-256 of its bytes, and resumes at the first step it had not finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email import policy
+
+from ingest.failpoints import failpoint
+from ingest.mailbox import FetchedMessage, Mailbox
+from ingest.message import parse_message
+from ingest.pipeline import Context, Decision, decide, failed_decision
+from service.config import Settings
+from service.replies import queue_replies
+from store import outcomes, repository
+from store.models import Message, MessageOutcome
+from store.session import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleReport:
+    """Counts of one intake cycle, for the log and the health record."""
+
+    seen: int = 0
+    processed: int = 0
+    moved: int = 0
+    failed: int = 0
+
+
+def open_mailbox(settings: Settings) -> Mailbox:
+    box = settings.mailbox
+    return Mailbox(
+        host=box.host,
+        port=box.port,
+        security=box.security,
+        username=box.username,
+        password=box.password.reveal(),
+        folder=box.folder,
+        processed_folder=box.processed_folder,
+        timeout=box.timeout,
+    )
+
+
+def mailbox_key(settings: Settings) -> str:
+    """Name the mailbox folder in the database, so that several mailboxes can share it."""
+    box = settings.mailbox
+    return f"{box.username}@{box.host}/{box.folder}"
+
+
+def run_intake(settings: Settings, database: Database, now: Callable[[], dt.datetime],
+               should_stop: Callable[[], bool] = lambda: False) -> CycleReport:
+    """Process every message waiting in the mailbox folder, one at a time."""
+    report = CycleReport()
+    with open_mailbox(settings) as mailbox:
+        uids = mailbox.list_uids()
+        logger.info("mailbox %s: %d message(s) waiting", mailbox_key(settings), len(uids))
+        for uid in uids:
+            if should_stop():
+                logger.info("mailbox %s: stopping before UID %d", mailbox_key(settings), uid)
+                break
+            report.seen += 1
+            _process_uid(settings, database, mailbox, uid, now, report)
+    return report
+
+
+def _process_uid(settings: Settings, database: Database, mailbox: Mailbox, uid: int,
+                 now: Callable[[], dt.datetime], report: CycleReport) -> None:
+    key = mailbox_key(settings)
+    with database.session() as session:
+        known = repository.find_message_by_uid(session, key, mailbox.uid_validity, uid)
+        known_id = known.id if known is not None and known.outcome != MessageOutcome.PENDING else None
+
+    if known_id is None:
+        fetched = mailbox.fetch(uid)
+        failpoint("after-fetch")
+        message_pk = _archive(settings, database, mailbox.uid_validity, fetched, now)
+        failpoint("after-archive")
+        if _decide_and_record(settings, database, message_pk, now):
+            report.processed += 1
+        else:
+            report.failed += 1
+        known_id = message_pk
+
+    failpoint("before-move")
+    mailbox.move_to_processed(uid)
+    failpoint("after-move")
+    with database.session() as session:
+        outcomes.mark_moved(session, known_id, now())
+    report.moved += 1
+
+
+def _archive(settings: Settings, database: Database, uid_validity: int,
+             fetched: FetchedMessage, now: Callable[[], dt.datetime]) -> int:
+    """Commit the raw bytes before any parsing; return the message's primary key.
+
+    A copy already archived (same Message-ID and SHA-256, for example after a UIDVALIDITY reset)
+    gets its new UID instead of a second record.
+    """
+    sha256 = hashlib.sha256(fetched.raw).hexdigest()
+    headers = _read_headers(fetched.raw)
+    with database.session() as session:
+        message = repository.find_message_by_content(session, headers["message_id"], sha256)
+        if message is not None:
+            logger.info("message %s: already archived as #%d, now UID %d",
+                        headers["message_id"], message.id, fetched.uid)
+            outcomes.update_location(session, message, mailbox_key(settings), uid_validity,
+                                       fetched.uid)
+            return message.id
+        message = repository.archive_message(
+            session,
+            mailbox=mailbox_key(settings),
+            uid_validity=uid_validity,
+            uid=fetched.uid,
+            raw=fetched.raw,
+            internal_date=fetched.internal_date,
+            received_at=now(),
+            message_id_header=headers["message_id"],
+            sender=headers["sender"],
+            subject=headers["subject"],
+        )
+        session.flush()
+        logger.info("message #%d: archived UID %d (%d bytes)", message.id, fetched.uid,
+                    len(fetched.raw))
+        return message.id
+
+
+def _read_headers(raw: bytes) -> dict[str, str | None]:
+    """Read Message-ID, sender and subject for the archive row; never raises."""
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        message_id = str(headers.get("Message-ID") or "").strip() or None
+        sender = str(headers.get("From") or "")[:500] or None
+        subject = str(headers.get("Subject") or "")[:500] or None
+    except Exception:  # noqa: BLE001 - a header the email package cannot parse must not lose the mail
+        logger.warning("message: unparseable headers, archiving the bytes only", exc_info=True)
+        return {"message_id": None, "sender": None, "subject": None}
+    return {"message_id": message_id, "sender": sender, "subject": subject}
+
+
+def _decide_and_record(settings: Settings, database: Database, message_pk: int,
+                       now: Callable[[], dt.datetime]) -> bool:
+    """Decide one archived message and commit its outcome with its replies; False if it failed."""
+    with database.session() as session:
+        message = session.get(Message, message_pk)
+        if message.outcome != MessageOutcome.PENDING:
+            return True
+        mail = parse_message(message.raw)
+        try:
+            decision = decide(mail, _context(settings, message.internal_date))
+            error = None
+        except Exception as err:  # noqa: BLE001 - one bad mail must not stop the others
+            logger.exception("message #%d: processing failed", message_pk)
+            decision = failed_decision(mail, settings.unit_directory())
+            error = _describe(err)
+
+        records = outcomes.record_decision(session, message, decision, now(), error=error)
+        queue_replies(session, settings, message, mail, decision, records, now())
+
+    failpoint("after-commit")
+    _log_decision(message_pk, decision)
+    return decision.outcome != MessageOutcome.FAILED
+
+
+def _context(settings: Settings, received_at: dt.datetime) -> Context:
+    return Context(
+        units=settings.unit_directory(),
+        campaign=settings.campaign.calendar(),
+        own_addresses=settings.county_addresses,
+        received_at=received_at,
+    )
+
+
+def _describe(err: Exception) -> str:
+    return "".join(traceback.format_exception(err))[-4000:]
+
+
+def _log_decision(message_pk: int, decision: Decision) -> None:
+    if not decision.reports:
+        logger.info("message #%d: %s (%s)", message_pk, decision.outcome, decision.reason)
+        return
+    for plan in decision.reports:
+        rules = ",".join(v.rule for v in plan.report.violations) or "-"
+        logger.info("message #%d: unit %s week %d: %s, late=%s, rules violated: %s", message_pk,
+                    plan.unit, plan.week, decision.outcome, plan.late, rules)
