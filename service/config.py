@@ -49,7 +49,7 @@ PASSWORD_KEYS = ("password", "password_env", "password_file")
 
 
 class Security(StrEnum):
-    """How a connection to the IMAP or SMTP server is protected."""
+    """Transport security of a connection to the IMAP or SMTP server."""
 
     SSL = "ssl"  # implicit TLS from the first byte (IMAPS 993, SMTPS 465)
     STARTTLS = "starttls"  # plaintext greeting, then STARTTLS (IMAP 143, submission 587)
@@ -122,7 +122,7 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """Where submissions are stored: an SQLAlchemy URL (SQLite or PostgreSQL)."""
+    """The database that stores submissions, as an SQLAlchemy URL (SQLite or PostgreSQL)."""
 
     # The URL may contain a database password, so it stays out of repr.
     url: str = field(repr=False)
@@ -160,8 +160,8 @@ class Settings:
     database: DatabaseSettings
     campaign: CampaignSettings
     units: tuple[UnitSettings, ...]
-    # The county's own addresses (IMAP login and SMTP sender), lower-case. Mail from them is
-    # never answered, so the service cannot reply to its own receipts.
+    # The county's own addresses (IMAP login and SMTP sender), lower-case. The service sends no
+    # reply to mail from them, so it cannot reply to its own receipts.
     county_addresses: frozenset[str]
 
     def unit_directory(self) -> UnitDirectory:
@@ -282,9 +282,9 @@ class _Table:
 
     def invalid(self, key: str, value: object, fix: str) -> ConfigError:
         """Return the error for an invalid value; secrets are never shown."""
-        shown = "" if key in PASSWORD_KEYS else f" {_show(value)}"
+        value_text = "" if key in PASSWORD_KEYS else f" {_show(value)}"
         return ConfigError(
-            f"配置文件 {self.source.name} 中 {self.label} {key} 的值{shown} 无效：{fix}"
+            f"配置文件 {self.source.name} 中 {self.label} {key} 的值{value_text} 无效：{fix}"
         )
 
     def missing(self, key: str, fix: str) -> ConfigError:
@@ -517,13 +517,13 @@ def _require_tls_off_loopback(table: _Table, host: str, security: Security) -> N
 
 def _secret(table: _Table, default: Secret | None) -> Secret:
     """Return the password given by exactly one of password, password_env and password_file."""
-    given = [key for key in PASSWORD_KEYS if table.has(key)]
-    if len(given) > 1:
+    present = [key for key in PASSWORD_KEYS if table.has(key)]
+    if len(present) > 1:
         raise ConfigError(
-            f"配置文件 {table.source.name} 中 {table.label} 同时填写了 {'、'.join(given)}："
+            f"配置文件 {table.source.name} 中 {table.label} 同时填写了 {'、'.join(present)}："
             "password、password_env、password_file 只能填写其中一项，请删除多余的行。"
         )
-    if not given:
+    if not present:
         if default is not None:
             return default
         raise table.missing(
@@ -532,7 +532,7 @@ def _secret(table: _Table, default: Secret | None) -> Secret:
             "或用 password_file 指定存放授权码的文件，或用 password 直接填写。",
         )
 
-    key = given[0]
+    key = present[0]
     value = table.data[key]
     if not isinstance(value, str) or not value.strip():
         raise table.invalid(key, value, "应为用英文双引号括起来的非空文字。")
@@ -585,8 +585,8 @@ _DEADLINE_FORMATS = ("%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y年%m月%d日 %H:%M"
 def _deadline(table: _Table, key: str, timezone: ZoneInfo) -> dt.datetime:
     """Return a deadline as an aware datetime in ``timezone``.
 
-    Accepts a TOML local datetime (2023-12-08T18:00) or a string ("2023-12-08 18:00"), both read
-    as local time in the campaign's timezone; an explicit offset is converted to that timezone.
+    Accepts a TOML local datetime (2023-12-08T18:00:00) or a string ("2023-12-08 18:00"). Both
+    are read as local time in the campaign's timezone, and an explicit offset is converted to it.
     """
     fix = "应写明日期和时间（当地时间），例如 2023-12-08 18:00，写成文字时加英文双引号。"
     value = table.raw(key, f"请填写截止时间，例如 {key} = 2023-12-08T18:00。")

@@ -534,10 +534,14 @@ def test_unit_emails_lower_case(tmp_path):
     assert load(tmp_path, text).units[0].emails == ("shuiding_kx@163.com",)
 
 
-def test_duplicate_email_names_both_units(tmp_path):
+def test_duplicate_email_names_first_unit(tmp_path):
     text = replace('emails = ["lucaogou_kx@126.com"]', 'emails = ["SHUIDING_kx@163.com"]')
-    message = error(tmp_path, text)
-    assert "水定镇" in message and "芦草沟镇" in message
+    assert "第 1 项单位“水定镇”" in error(tmp_path, text)
+
+
+def test_duplicate_email_names_second_unit(tmp_path):
+    text = replace('emails = ["lucaogou_kx@126.com"]', 'emails = ["SHUIDING_kx@163.com"]')
+    assert "[[units]] 第 2 项（芦草沟镇）" in error(tmp_path, text)
 
 
 def test_duplicate_email_names_key(tmp_path):
