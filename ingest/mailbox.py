@@ -129,10 +129,14 @@ class Mailbox:
             client.logout()
         except (IMAPClientError, OSError) as err:
             logger.debug("%r: logout failed, closing the socket: %s", self, err)
-            try:
-                client.shutdown()
-            except OSError as shutdown_err:
-                logger.debug("%r: socket shutdown failed: %s", self, shutdown_err)
+            self._drop(client)
+
+    def _drop(self, client: IMAPClient) -> None:
+        """Close the socket without LOGOUT, for a session that is already broken."""
+        try:
+            client.shutdown()
+        except OSError as err:
+            logger.debug("%r: socket shutdown failed: %s", self, err)
 
     def list_uids(self) -> list[int]:
         """Return the UIDs in the folder, ascending, leaving out messages flagged \\Deleted.
@@ -222,8 +226,12 @@ class Mailbox:
         if self.security is Security.STARTTLS:
             # imapclient raises CapabilityError when STARTTLS is not offered, so a
             # stripped capability never downgrades the session to plaintext.
-            with self._errors("STARTTLS"):
-                client.starttls(self._ssl_context)
+            try:
+                with self._errors("STARTTLS"):
+                    client.starttls(self._ssl_context)
+            except MailboxError:
+                self._drop(client)
+                raise
         logger.debug("%r: connected (%s)", self, self.security)
         return client
 
