@@ -40,7 +40,9 @@ class AppContext:
         """Open the configured database, created or migrated to the current revision."""
         from service.runtime import open_database
 
-        return open_database(self.settings())
+        database = open_database(self.settings())
+        click.get_current_context().call_on_close(database.dispose)
+        return database
 
 
 def _parse_now(value: str | None) -> dt.datetime | None:

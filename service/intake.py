@@ -102,7 +102,7 @@ def _process_uid(settings: Settings, database: Database, mailbox: Mailbox, uid: 
     mailbox.move_to_processed(uid)
     failpoint("after-move")
     with database.session() as session:
-        outcomes.mark_moved(session, known_id, now())
+        repository.mark_moved(session, session.get_one(Message, known_id), now())
     report.moved += 1
 
 

@@ -25,9 +25,8 @@ class RecordedReport:
 def record_decision(session: Session, message: Message, decision: Decision, now: dt.datetime,
                     error: str | None = None) -> list[RecordedReport]:
     """Store the decision's outcome and submissions on the archived message; no commit."""
-    message.outcome = decision.outcome
-    message.processed_at = now
-    message.error = error or decision.held_reason
+    repository.mark_processed(session, message, decision.outcome, now,
+                              error=error or decision.held_reason)
 
     recorded = []
     for plan in decision.reports:
@@ -55,10 +54,3 @@ def update_location(session: Session, message: Message, mailbox: str, uid_validi
     message.mailbox = mailbox
     message.uid_validity = uid_validity
     message.uid = uid
-
-
-def mark_moved(session: Session, message_pk: int, now: dt.datetime) -> None:
-    """Record that the message now lies in the processed folder."""
-    message = session.get(Message, message_pk)
-    if message is not None:
-        message.moved_at = now

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.servers",
     "tests.fixtures.smtp",
+    "tests.fixtures.service",
 ]
