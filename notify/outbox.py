@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ingest.errors import DeliveryError, ZhoubaoError
+from ingest.failpoints import failpoint
 from notify.smtp import SmtpSender
 from store.models import OutboxMail
 from store.repository import due_outbox, mark_failed, mark_retry, mark_sent
@@ -57,6 +58,7 @@ class _Delivery:
             self._fail(session, mail, "the stored mail has no From address")
             return
 
+        failpoint("before-send")
         try:
             self._sender().send(mail.raw, envelope_sender, [mail.recipient])
         except DeliveryError as err:
@@ -68,6 +70,9 @@ class _Delivery:
             self._retry(session, mail, str(err))
             return
 
+        # A kill here, after the server accepted the mail but before the row is marked sent,
+        # is the one case that sends a reply twice, with the same Message-ID.
+        failpoint("after-send")
         mark_sent(session, mail, self.now)
         self.report.sent += 1
         logger.info(
