@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 # How often the outbox is retried, in seconds; each mail also waits for its own back-off.
 OUTBOX_INTERVAL = 30
 
+# The intake job delivers its replies at once and the outbox job retries the rest: this lock keeps
+# the two from sending the same row, which SQLite cannot lock for them.
+_outbox_lock = threading.Lock()
+
 
 def open_database(settings: Settings) -> Database:
     """Open the database, create or migrate it to the current revision, and record the units."""
@@ -62,10 +66,8 @@ def intake_job(settings: Settings, database: Database, clock: Clock,
 
 def outbox_job(settings: Settings, database: Database, clock: Clock) -> bool:
     """Send the replies that are due; True when none of them failed for good."""
-    result = deliver_outbox(database, sender_factory(settings), clock.now())
-    if result.sent or result.retried or result.failed:
-        logger.info("outbox: %d sent, %d to retry, %d failed", result.sent, result.retried,
-                    result.failed)
+    with _outbox_lock:
+        result = deliver_outbox(database, sender_factory(settings), clock.now())
     return not result.failed
 
 
@@ -74,6 +76,14 @@ def run_once(settings: Settings, database: Database, clock: Clock) -> bool:
     intake_ok = intake_job(settings, database, clock)
     outbox_ok = outbox_job(settings, database, clock)
     return intake_ok and outbox_ok
+
+
+def _intake_then_outbox(settings: Settings, database: Database, clock: Clock,
+                        stop: threading.Event) -> None:
+    # Replies go out right after the mail they answer instead of waiting for the outbox job.
+    intake_job(settings, database, clock, stop)
+    if not stop.is_set():
+        outbox_job(settings, database, clock)
 
 
 def run_forever(settings: Settings, database: Database, clock: Clock) -> None:
@@ -93,7 +103,7 @@ def run_forever(settings: Settings, database: Database, clock: Clock) -> None:
     # The triggers run on real time even when --now fixes the service clock: a fixed moment in the
     # past would count as a misfire and the first run would be skipped.
     now = datetime.datetime.now(datetime.timezone.utc)
-    scheduler.add_job(intake_job, "interval", seconds=interval, next_run_time=now,
+    scheduler.add_job(_intake_then_outbox, "interval", seconds=interval, next_run_time=now,
                       args=(settings, database, clock, stop), id="intake")
     scheduler.add_job(outbox_job, "interval", seconds=OUTBOX_INTERVAL, next_run_time=now,
                       args=(settings, database, clock), id="outbox")
