@@ -291,3 +291,18 @@ def test_week_from_arrival(service_setup):
     assert run_once(service_setup).exit_code == 0
 
     assert [item["week"] for item in submissions(service_setup)] == [4]
+
+
+def test_second_copy_not_recorded_again(service_setup):
+    """GIVEN a processed mail WHEN the same bytes arrive again (a copy, or a UIDVALIDITY reset)."""
+    raw = build_mail(MailStyle.WEBMAIL_163, sender="shuiding_kx@163.com", subject="水定镇第3周科技之冬周统计表",
+                     attachment=build_xlsx([SAMPLE_ROWS["valid"]]), filename="水定镇.xlsx", date=at(22, 16, 0))
+    deliver(service_setup.account, raw)
+    assert run_once(service_setup).exit_code == 0
+
+    deliver(service_setup.account, raw)
+    assert run_once(service_setup).exit_code == 0
+
+    assert outcomes(service_setup) == {MessageOutcome.ACCEPTED: 1}
+    assert len(service_setup.sink.messages) == 1
+    assert service_setup.account.uids("INBOX") == []
