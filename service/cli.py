@@ -19,7 +19,7 @@ DEFAULT_CONFIG = "config.toml"
 
 
 class AppContext:
-    """What every subcommand shares: the config path and the clock, loaded lazily."""
+    """State shared by every subcommand: the config path, the clock, and settings loaded on first use."""
 
     def __init__(self, config_path: Path, clock: Clock):
         self.config_path = config_path

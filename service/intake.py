@@ -18,11 +18,14 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
 from email import policy
+from email.parser import BytesHeaderParser
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from ingest.failpoints import failpoint
-from ingest.mailbox import FetchedMessage, Mailbox
+from ingest.mailbox import FetchedMessage, Mailbox, MessageNotFound
 from ingest.message import parse_message
 from ingest.pipeline import Context, Decision, decide, failed_decision
 from service.config import Settings
@@ -88,7 +91,11 @@ def _process_uid(settings: Settings, database: Database, mailbox: Mailbox, uid: 
         known_id = known.id if known is not None and known.outcome != MessageOutcome.PENDING else None
 
     if known_id is None:
-        fetched = mailbox.fetch(uid)
+        try:
+            fetched = mailbox.fetch(uid)
+        except MessageNotFound:
+            logger.info("mailbox %s: UID %d is gone, another client moved or deleted it", key, uid)
+            return
         failpoint("after-fetch")
         message_pk = _archive(settings, database, mailbox.uid_validity, fetched, now)
         failpoint("after-archive")
@@ -156,26 +163,49 @@ def _read_headers(raw: bytes) -> dict[str, str | None]:
 
 def _decide_and_record(settings: Settings, database: Database, message_pk: int,
                        now: Callable[[], dt.datetime]) -> bool:
-    """Decide one archived message and commit its outcome with its replies; False if it failed."""
-    with database.session() as session:
-        message = session.get(Message, message_pk)
-        if message.outcome != MessageOutcome.PENDING:
-            return True
-        mail = parse_message(message.raw)
-        try:
-            decision = decide(mail, _context(settings, message.internal_date))
-            error = None
-        except Exception as err:  # noqa: BLE001 - one bad mail must not stop the others
-            logger.exception("message #%d: processing failed", message_pk)
-            decision = failed_decision(mail, settings.unit_directory())
-            error = _describe(err)
+    """Decide one archived message and commit its outcome with its replies; False if it failed.
 
-        records = outcomes.record_decision(session, message, decision, now(), error=error)
-        queue_replies(session, settings, message, mail, decision, records, now())
+    A bug anywhere in deciding, recording or composing the reply marks the message failed, with
+    the traceback, so that the next message is processed; database errors still propagate.
+    """
+    try:
+        with database.session() as session:
+            decision = _decide_in(session, settings, message_pk, now)
+    except SQLAlchemyError:
+        raise
+    except Exception as err:  # noqa: BLE001 - one bad mail must not stop the others
+        logger.exception("message #%d: recording the outcome failed", message_pk)
+        with database.session() as session:
+            message = session.get_one(Message, message_pk)
+            repository.mark_processed(session, message, MessageOutcome.FAILED, now(), error=_describe(err))
+        return False
 
     failpoint("after-commit")
-    _log_decision(message_pk, decision)
-    return decision.outcome != MessageOutcome.FAILED
+    if decision is not None:
+        _log_decision(message_pk, decision)
+        return decision.outcome != MessageOutcome.FAILED
+    return True
+
+
+def _decide_in(session: Session, settings: Settings, message_pk: int,
+               now: Callable[[], dt.datetime]) -> Decision | None:
+    """Decide a pending message and add its outcome and replies to the session; None if done."""
+    message = session.get_one(Message, message_pk)
+    if message.outcome != MessageOutcome.PENDING:
+        return None
+
+    mail = parse_message(message.raw)
+    try:
+        decision = decide(mail, _context(settings, message.internal_date))
+        error = None
+    except Exception as err:  # noqa: BLE001 - a reader bug must still answer the sender
+        logger.exception("message #%d: deciding failed", message_pk)
+        decision = failed_decision(mail, settings.unit_directory())
+        error = _describe(err)
+
+    records = outcomes.record_decision(session, message, decision, now(), error=error)
+    queue_replies(session, settings, message, mail, decision, records, now())
+    return decision
 
 
 def _context(settings: Settings, received_at: dt.datetime) -> Context:
