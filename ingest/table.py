@@ -122,3 +122,11 @@ class CheckedReport:
             column: sum(row.get(column) or 0 for row in self.values)
             for column in range(2, 21)
         }
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file that held no readable table, with the Chinese reason for the sender."""
+
+    file_name: str
+    reason: str
