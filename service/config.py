@@ -150,6 +150,32 @@ class CampaignSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Bounds on what one mail may make the service read; anything over them gets a reply."""
+
+    max_message_bytes: int = 25 * 1024 * 1024
+    zip_max_members: int = 50
+    zip_max_total_bytes: int = 100 * 1024 * 1024
+    zip_max_ratio: int = 200
+    mime_max_depth: int = 5
+
+
+@dataclass(frozen=True)
+class LibreOfficeSettings:
+    """Where soffice is (None: looked up on PATH) and how long one conversion may take."""
+
+    path: str | None = None
+    timeout: int = 60
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """The county admin: where operational alerts go. Empty: to the county mailbox itself."""
+
+    emails: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service reads from config.toml, validated."""
 
@@ -163,6 +189,13 @@ class Settings:
     # The county's own addresses (IMAP login and SMTP sender), lower-case. The service sends no
     # reply to mail from them, so it cannot reply to its own receipts.
     county_addresses: frozenset[str]
+    limits: LimitsSettings = LimitsSettings()
+    libreoffice: LibreOfficeSettings = LibreOfficeSettings()
+    admin: AdminSettings = AdminSettings()
+
+    @property
+    def admin_emails(self) -> tuple[str, ...]:
+        return self.admin.emails
 
     def unit_directory(self) -> UnitDirectory:
         """Return the look-ups over the configured units."""
@@ -181,8 +214,9 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     source = _Source(path, os.environ if environ is None else environ)
 
     _reject_unknown(data, tuple(_KNOWN_KEYS), source.name, "")
-    sections = {name: _section(data, name, source) for name in ("service", "mailbox", "smtp",
-                                                                 "database", "campaign")}
+    sections = {name: _section(data, name, source)
+                for name in ("service", "mailbox", "smtp", "database", "campaign", "limits",
+                             "libreoffice", "admin")}
 
     data_dir = _parse_service(sections["service"])
     mailbox = _parse_mailbox(sections["mailbox"])
@@ -192,7 +226,10 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     county = _county_addresses(mailbox, smtp)
     units = _parse_units(data.get("units"), source, county)
 
-    settings = Settings(path, data_dir, mailbox, smtp, database, campaign, units, county)
+    settings = Settings(path, data_dir, mailbox, smtp, database, campaign, units, county,
+                        _parse_limits(sections["limits"]),
+                        _parse_libreoffice(sections["libreoffice"]),
+                        _parse_admin(sections["admin"]))
     logger.info("config %s: %d units, campaign %s, database %s", path, len(units),
                 campaign.name, database.safe_url)
     return settings
@@ -386,6 +423,10 @@ _KNOWN_KEYS = {
     "database": ("url",),
     "campaign": ("name", "first_deadline", "last_deadline", "timezone", "skipped_weeks"),
     "units": ("name", "aliases", "emails"),
+    "limits": ("max_message_mb", "zip_max_members", "zip_max_total_mb", "zip_max_ratio",
+               "mime_max_depth"),
+    "libreoffice": ("path", "timeout"),
+    "admin": ("emails",),
 }
 
 
@@ -438,6 +479,34 @@ def _parse_smtp(table: _Table, mailbox: MailboxSettings) -> SmtpSettings:
         timeout=table.integer("timeout", 60, 5, 600, "秒"),
     )
     return settings
+
+
+def _parse_limits(table: _Table) -> LimitsSettings:
+    megabyte = 1024 * 1024
+    return LimitsSettings(
+        max_message_bytes=table.integer("max_message_mb", 25, 1, 1024, "MB") * megabyte,
+        zip_max_members=table.integer("zip_max_members", 50, 1, 10000),
+        zip_max_total_bytes=table.integer("zip_max_total_mb", 100, 1, 4096, "MB") * megabyte,
+        zip_max_ratio=table.integer("zip_max_ratio", 200, 10, 10000),
+        mime_max_depth=table.integer("mime_max_depth", 5, 1, 50),
+    )
+
+
+def _parse_libreoffice(table: _Table) -> LibreOfficeSettings:
+    path = table.text("path", "", "") or None
+    if path is not None:
+        path = str(_resolve(table.source, path))
+    return LibreOfficeSettings(path=path, timeout=table.integer("timeout", 60, 5, 3600, "秒"))
+
+
+def _parse_admin(table: _Table) -> AdminSettings:
+    if not table.has("emails"):
+        return AdminSettings()
+    emails = table.text_list("emails", "请填写管理员接收系统提示的邮箱地址，例如 [\"kexie-admin@example.com\"]。")
+    for email in emails:
+        if not _is_address(email):
+            raise table.invalid("emails", email, "应为邮箱地址，例如 kexie-admin@example.com，不带姓名和尖括号。")
+    return AdminSettings(tuple(email.lower() for email in emails))
 
 
 def _parse_database(table: _Table, data_dir: Path) -> DatabaseSettings:
