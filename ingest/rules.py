@@ -1,4 +1,5 @@
-"""The checks of a weekly table: the 表间关系 printed in the 填表说明 (R1..R5) and the value checks.
+"""The checks of a weekly table: the 表间关系 printed in the 填表说明 (R1..R5), the value checks
+(V1, V2) and the check of a 合计 row against the data rows above it (T1).
 
 R3 and R4 compare this week with the running total (累计). In the campaign's first reporting week
 the running total is this week's number, so equality is allowed then. Every "<" rule also holds
@@ -7,7 +8,6 @@ when both sides are 0: a township with no activity this week reports 0 in 7 and 
 
 from dataclasses import dataclass
 
-from ingest.form import COLUMNS
 from ingest.table import CheckedReport, ReportRow, RuleId, Violation, WeeklyTable
 from ingest.values import parse_count
 
@@ -57,6 +57,11 @@ RULES: dict[RuleId, RuleText] = {
         explanation="表中栏目序号行（2至20）下面没有填写任何数据。",
         fix="请在栏目序号行下面填写本乡镇本周的数据，保存后重新发送。",
     ),
+    RuleId.T1: RuleText(
+        printed="合计行=上面各行之和",
+        explanation="表中的合计行每一栏都应等于它上面各数据行同一栏之和。",
+        fix="请逐栏核对合计行，使其等于上面各行之和；也可以删去合计行，只保留各行数据。",
+    ),
 }
 
 _SUMS = {
@@ -76,8 +81,9 @@ Values = dict[int, int | None]
 def check_table(table: WeeklyTable, first_week: bool) -> CheckedReport:
     """Convert the table's cells to counts and check every rule on every data row.
 
-    Violations are ordered by rule (R1..R5, V1, V2 as RuleId lists them), then by row. A rule is
-    not checked on a row where one of its cells is not a count: V1 reports that cell instead.
+    Violations are ordered by rule (R1..R5, V1, V2, T1 as RuleId lists them), then by row. A rule
+    is not checked on a row where one of its cells is not a count: V1 reports that cell instead.
+    The 合计 row is checked by V1 and T1 only, and its violations have row 0.
     """
     values = [_row_values(row) for row in table.rows]
 
@@ -86,15 +92,20 @@ def check_table(table: WeeklyTable, first_week: bool) -> CheckedReport:
         if rule is RuleId.V2:
             violations.extend(_check_has_rows(table))
             continue
+        if rule is RuleId.T1:
+            violations.extend(_check_total(table, values))
+            continue
 
         for row, row_values in zip(table.rows, values):
             violations.extend(_check(rule, row, row_values, first_week))
+        if rule is RuleId.V1 and table.total is not None:
+            violations.extend(_check_whole_numbers(table.total, _row_values(table.total)))
 
     return CheckedReport(table=table, values=values, violations=violations)
 
 
 def _row_values(row: ReportRow) -> Values:
-    return {column: parse_count(row.cells[column].value) for column in COLUMNS}
+    return {column: parse_count(cell.value) for column, cell in row.cells.items()}
 
 
 def _check(rule: RuleId, row: ReportRow, values: Values, first_week: bool) -> list[Violation]:
@@ -159,8 +170,8 @@ def _check_whole_numbers(row: ReportRow, values: Values) -> list[Violation]:
             found={column: _as_written(row.cells[column].value)},
             expected="应为不小于0的整数",
         )
-        for column in COLUMNS
-        if values[column] is None
+        for column, value in values.items()
+        if value is None
     ]
 
 
@@ -177,6 +188,36 @@ def _check_has_rows(table: WeeklyTable) -> list[Violation]:
             expected="栏目序号行下面至少应有一行数据",
         )
     ]
+
+
+def _check_total(table: WeeklyTable, values: list[Values]) -> list[Violation]:
+    """Compare each count of the 合计 row with the sum of that column over the data rows.
+
+    A column with a cell that is not a count is not compared: V1 reports that cell instead.
+    """
+    total = table.total
+    if total is None:
+        return []
+
+    found = _row_values(total)
+    violations = []
+    for column, value in found.items():
+        column_values = [row[column] for row in values]
+        if value is None or None in column_values or value == sum(column_values):
+            continue
+
+        column_sum = sum(column_values)
+        violations.append(
+            Violation(
+                rule=RuleId.T1,
+                row=total.index,
+                cell=total.cells[column].ref,
+                columns=(column,),
+                found={column: value},
+                expected=f"应等于{column_sum}，即上面{len(values)}行数据{column}栏之和",
+            )
+        )
+    return violations
 
 
 def _as_written(value: object) -> str:

@@ -64,11 +64,19 @@ class ReportRow:
 
 @dataclass
 class WeeklyTable:
-    """The 附件二 table located in a grid, with its header fields and data rows."""
+    """The 附件二 table located in a grid, with its header fields and data rows.
+
+    ``total`` is a 合计 row under the data rows, never one of them: the rules check it against
+    the column sums. Its ``index`` is 0, and its ``cells`` lack a column whose cell contains the
+    合计 label itself. ``week_hint`` is the week a 第N周 in the title above the table or in the sheet
+    name states, for a file that holds several weeks.
+    """
 
     source: str
     header: ReportHeader
     rows: list[ReportRow]
+    total: ReportRow | None = None
+    week_hint: int | None = None
 
 
 class RuleId(StrEnum):
@@ -81,6 +89,7 @@ class RuleId(StrEnum):
     R5 = "R5"  # 8栏<7栏
     V1 = "V1"  # every value is a whole number >= 0
     V2 = "V2"  # at least one data row
+    T1 = "T1"  # a 合计 row equals the column sums of the data rows
 
 
 @dataclass(frozen=True)

@@ -147,24 +147,24 @@ def test_less_than_blank_row_parts():
 # --- V1 and V2 ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["3人", "2.5", "-1", 2.5, -1])
+@pytest.mark.parametrize("bad", ["三场", "2.5", "-1", 2.5, -1, "3人左右"])
 def test_v1_not_whole_number(bad):
     row = _with("valid", c9=bad)
     assert _rules(_check_xlsx([row])) == [RuleId.V1]
 
 
 def test_v1_found_as_written():
-    row = _with("valid", c9="3人")
-    assert _check_xlsx([row]).violations[0].found == {9: "3人"}
+    row = _with("valid", c9="三场")
+    assert _check_xlsx([row]).violations[0].found == {9: "三场"}
 
 
 def test_v1_cell():
-    row = _with("valid", c9="3人")
+    row = _with("valid", c9="三场")
     assert _check_xlsx([row]).violations[0].cell == "Sheet1!H8"
 
 
 def test_v1_value_is_none():
-    row = _with("valid", c9="3人")
+    row = _with("valid", c9="三场")
     assert _check_xlsx([row]).values[0][9] is None
 
 
@@ -244,8 +244,8 @@ def test_report_lists_violation():
 
 
 def test_report_unreadable_value():
-    text = format_report(_check_xlsx([_with("valid", c9="3人")]))
-    assert "无法识别（原文：3人）" in text
+    text = format_report(_check_xlsx([_with("valid", c9="三场")]))
+    assert "无法识别（原文：三场）" in text
 
 
 def test_check_file_pdf():
