@@ -25,6 +25,9 @@ POINTS = (
     "after-send",
 )
 
+# Kills outside the processing of a message.
+OTHER_POINTS = ("after-migrations",)
+
 
 def failpoint(name: str) -> None:
     """Kill this process with SIGKILL if ``ZHOUBAO_FAILPOINT`` names this point."""

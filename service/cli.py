@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ingest.errors import ConfigError, ZhoubaoError
+from ingest.errors import ConfigError, StoreError, ZhoubaoError
 from service.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -26,23 +26,38 @@ class AppContext:
         self.clock = clock
         self._settings = None
 
-    def settings(self):
+    def settings(self, require_secrets: bool = True):
+        """Load the config; without ``require_secrets`` a missing password is not an error yet."""
         if self._settings is None:
             from service.config import load_settings
 
             try:
-                self._settings = load_settings(self.config_path)
+                self._settings = load_settings(self.config_path, require_secrets=require_secrets)
             except ConfigError as err:
-                raise click.ClickException(str(err)) from err
+                raise UserError(str(err)) from err
         return self._settings
 
-    def database(self):
+    def database(self, require_secrets: bool = True):
         """Open the configured database, created or migrated to the current revision."""
         from service.runtime import open_database
 
-        database = open_database(self.settings())
+        settings = self.settings(require_secrets)
+        try:
+            database = open_database(settings)
+        except StoreError as err:
+            raise UserError(
+                f"无法打开数据库 {settings.database.safe_url}：{err.__cause__ or err}\n"
+                "请检查配置文件 [database] 一节的 url、数据库服务是否在运行、用户名和密码是否正确。"
+            ) from err
         click.get_current_context().call_on_close(database.dispose)
         return database
+
+
+class UserError(click.ClickException):
+    """A failure the admin can fix, printed in Chinese without click's English "Error:" prefix."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"错误：{self.format_message()}", err=True)
 
 
 def _parse_now(value: str | None) -> dt.datetime | None:
@@ -124,7 +139,7 @@ def submissions(app: AppContext, as_json: bool) -> None:
     """列出已保存的报表（含被退回和被新报表替代的）。"""
     from service.listing import submissions_as_dicts, submissions_as_text
 
-    database = app.database()
+    database = app.database(require_secrets=False)
     if as_json:
         click.echo(json.dumps(submissions_as_dicts(database), ensure_ascii=False, indent=2))
     else:
@@ -140,7 +155,7 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(app: AppContext) -> None:
     """创建数据库或把它迁移到当前版本。"""
-    database = app.database()
+    database = app.database(require_secrets=False)
     click.echo(f"数据库已是当前版本（{database.revision()}）。")
 
 

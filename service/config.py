@@ -67,13 +67,25 @@ class Secret:
     Call :meth:`reveal` at the one place that hands the value to a server.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "_error")
 
-    def __init__(self, value: str):
+    def __init__(self, value: str, error: ConfigError | None = None):
         self._value = value
+        self._error = error
+
+    @classmethod
+    def unavailable(cls, error: ConfigError) -> Secret:
+        """Return a secret that could not be read; revealing it raises ``error``.
+
+        Commands that never log in (listing submissions, migrating the database) can then run
+        without the authorization code in their environment.
+        """
+        return cls("", error)
 
     def reveal(self) -> str:
-        """Return the secret value."""
+        """Return the secret value, or raise the ConfigError that kept it from being read."""
+        if self._error is not None:
+            raise self._error
         return self._value
 
     def __repr__(self) -> str:
@@ -202,16 +214,18 @@ class Settings:
         return UnitDirectory(self.units)
 
 
-def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(path: Path, environ: Mapping[str, str] | None = None,
+                  require_secrets: bool = True) -> Settings:
     """Read and validate the config file at ``path``.
 
-    ``environ`` is where ``password_env`` names are looked up (``os.environ`` by default).
+    ``environ`` is where ``password_env`` names are looked up (``os.environ`` by default). With
+    ``require_secrets`` False, a password that cannot be read raises only when it is revealed.
     Relative paths in the file are resolved against the file's folder, not the working directory.
     Raises ConfigError with a Chinese message naming the key, the value and the fix.
     """
     path = Path(path)
     data = _read_toml(path)
-    source = _Source(path, os.environ if environ is None else environ)
+    source = _Source(path, os.environ if environ is None else environ, require_secrets)
 
     _reject_unknown(data, tuple(_KNOWN_KEYS), source.name, "")
     sections = {name: _section(data, name, source)
@@ -290,6 +304,7 @@ class _Source:
 
     path: Path
     environ: Mapping[str, str]
+    require_secrets: bool = True
 
     @property
     def name(self) -> str:
@@ -607,9 +622,13 @@ def _secret(table: _Table, default: Secret | None) -> Secret:
         raise table.invalid(key, value, "应为用英文双引号括起来的非空文字。")
     if key == "password":
         return Secret(value)
-    if key == "password_env":
-        return Secret(_secret_from_env(table, value.strip()))
-    return Secret(_secret_from_file(table, value.strip()))
+    read = _secret_from_env if key == "password_env" else _secret_from_file
+    try:
+        return Secret(read(table, value.strip()))
+    except ConfigError as err:
+        if table.source.require_secrets:
+            raise
+        return Secret.unavailable(err)
 
 
 def _secret_from_env(table: _Table, name: str) -> str:

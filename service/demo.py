@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from imapclient import IMAPClient
 
+from service.cli import UserError
 from service.clock import Clock
 from service.config import load_settings
 from service.listing import submissions_as_text
@@ -93,11 +94,11 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 15.0) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise click.ClickException("演示用 IMAP 服务器（pymap）未能启动。")
+            raise UserError("演示用 IMAP 服务器（pymap）未能启动。")
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
             return
         time.sleep(0.1)
-    raise click.ClickException(f"演示用 IMAP 服务器在 {timeout:.0f} 秒内未能就绪。")
+    raise UserError(f"演示用 IMAP 服务器在 {timeout:.0f} 秒内未能就绪。")
 
 
 class _Sink:

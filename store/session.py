@@ -46,6 +46,7 @@ class Database:
         self.engine: Engine = create_engine(self.url, echo=echo)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _configure_sqlite)
+            event.listen(self.engine, "begin", _begin_sqlite)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def __repr__(self) -> str:
@@ -114,9 +115,18 @@ def _lock_migrations(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
 
 
+def _begin_sqlite(connection: Connection) -> None:
+    # With the driver's own transaction handling off (see _configure_sqlite), SQLAlchemy's
+    # transaction starts here, so CREATE TABLE is inside it and a killed migration rolls back.
+    connection.exec_driver_sql("BEGIN")
+
+
 def _configure_sqlite(dbapi_connection, connection_record) -> None:
     # SQLite turns foreign keys off for each new connection. WAL lets readers (the CLI, tests) read
     # while the service writes, and busy_timeout waits for a writer instead of failing at once.
+    # The sqlite3 module commits before every DDL statement unless it leaves transactions alone
+    # (isolation_level None): a migration killed halfway then left some tables behind for good.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -20,6 +20,7 @@ from service.samples.mails import MailStyle, build_mail
 from service.samples.tables import SAMPLE_ROWS, build_xlsx
 from store import repository
 from store.session import Database
+from tests.fixtures.service import config_text
 from tests.test_intake import NOW, at, deliver
 
 pytestmark = pytest.mark.dovecot
@@ -90,3 +91,21 @@ def test_crash_after_send_resends_same_id(crashed):
     ids = reply_ids(crashed.sink)
     assert len(ids) == 2
     assert ids[0] == ids[1]
+
+
+def test_killed_migration_leaves_no_half_schema(tmp_path, database_url):
+    """GIVEN a first start killed inside the migration WHEN started again THEN it migrates."""
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(config_text(imap_port=1143, imap_user="county@example.test", imap_password="x",
+                                       smtp_port=1025, database_url=database_url), encoding="utf-8")
+    command = [sys.executable, "-c", "from service.cli import main; main()", "--config", str(config_path),
+               "db", "upgrade"]
+    environment = {**os.environ, ENVIRONMENT_VARIABLE: "after-migrations"}
+
+    killed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+    environment.pop(ENVIRONMENT_VARIABLE)
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert finished.returncode == 0, finished.stderr
+    assert stored_counts(database_url) == (0, 0, 0)

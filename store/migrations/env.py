@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from ingest.failpoints import failpoint
 from store.models import Base
 
 
@@ -20,9 +21,13 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most column or constraint properties; batch mode copies the table.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # SQLite runs DDL inside transactions too (store.session turns the driver's implicit
+        # commits off), so a migration is applied whole or not at all on both backends.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         context.run_migrations()
+        failpoint("after-migrations")
 
 
 def _run_online() -> None:
