@@ -1,0 +1,1 @@
+"""Benchmarks of the bounded cases; see benchmarks/README.md."""

@@ -1,0 +1,154 @@
+"""Measure the bounded cases against a normal table in one run and print a Markdown table.
+
+Usage, from the repository root: ``python -m benchmarks.run [--repeat N] [CASE ...]``.
+
+Each case runs ``--repeat`` times, each time in a fresh process (benchmarks/cases.py), and once
+more under tracemalloc. The table shows the median time and the largest growth of the peak
+resident set size during the work. It also shows the peak that tracemalloc traced, which counts
+Python objects only and not the buffers of C libraries such as lxml or zlib. Time and RSS growth
+are also given as ratios to the baseline case of the same kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import inputs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured input: ``kind`` selects the work in benchmarks/cases.py."""
+
+    name: str
+    kind: str
+    build: Callable[[Path], Path]
+    baseline: str
+
+
+CASES = (
+    Case("normal table", "table", inputs.normal_table, "normal table"),
+    Case("million-row used range, empty", "table", inputs.million_styled_rows, "normal table"),
+    Case("million-row used range, filled", "table", inputs.million_filled_rows, "normal table"),
+    Case("normal mail", "mail", inputs.normal_mail, "normal mail"),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The measurements of one case over its runs."""
+
+    case: Case
+    input_bytes: int
+    seconds: float
+    rss_growth_kib: int
+    peak_rss_kib: int
+    traced_peak_bytes: int
+    outcome: str
+
+
+def run_case(case: Case, path: Path, repeat: int) -> Result:
+    runs = [_child(case.kind, path, trace=False) for _ in range(repeat)]
+    traced = _child(case.kind, path, trace=True)
+    return Result(
+        case=case,
+        input_bytes=path.stat().st_size,
+        seconds=statistics.median(run["seconds"] for run in runs),
+        rss_growth_kib=max(run["rss_growth_kib"] for run in runs),
+        peak_rss_kib=max(run["peak_rss_kib"] for run in runs),
+        traced_peak_bytes=traced["traced_peak_bytes"],
+        outcome=runs[0]["result"],
+    )
+
+
+def _child(kind: str, path: Path, trace: bool) -> dict:
+    command = [sys.executable, "-m", "benchmarks.cases", kind, str(path)]
+    if trace:
+        command.append("--tracemalloc")
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout)
+
+
+def format_table(results: list[Result]) -> str:
+    by_name = {result.case.name: result for result in results}
+    lines = [
+        "| case | input | time | × baseline | RSS growth | × baseline | peak RSS | traced peak | result |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for result in results:
+        base = by_name.get(result.case.baseline, result)
+        lines.append(
+            f"| {result.case.name} | {_size(result.input_bytes)} | {result.seconds:.3f} s"
+            f" | {result.seconds / base.seconds:.1f}"
+            f" | {_size(result.rss_growth_kib * 1024)}"
+            f" | {_ratio(result.rss_growth_kib, base.rss_growth_kib)}"
+            f" | {_size(result.peak_rss_kib * 1024)} | {_size(result.traced_peak_bytes)}"
+            f" | {result.outcome[:60]} |"
+        )
+    return "\n".join(lines)
+
+
+def _ratio(value: int, base: int) -> str:
+    # A normal table may not raise the process's peak at all (growth 0), so no ratio exists.
+    return f"{value / base:.1f}" if base > 0 else "–"
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / 1024 / 1024:.1f} MiB"
+    return f"{count / 1024:.0f} KiB"
+
+
+def machine() -> str:
+    """Describe this machine: OS, CPU model and count, memory and Python version."""
+    cpu = _proc_field("/proc/cpuinfo", "model name") or platform.machine()
+    memory = _proc_field("/proc/meminfo", "MemTotal")
+    return (f"{platform.system()} {platform.release()}, {os.cpu_count()} × {cpu}, "
+            f"{memory} RAM, Python {platform.python_version()}")
+
+
+def _proc_field(path: str, name: str) -> str | None:
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (median time)")
+    parser.add_argument("cases", nargs="*", help="case names to run (default: all)")
+    options = parser.parse_args()
+
+    selected = [case for case in CASES if not options.cases or case.name in options.cases]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="zhoubao-bench-") as folder:
+        for case in selected:
+            path = case.build(Path(folder))
+            results.append(run_case(case, path, options.repeat))
+            print(f"measured: {case.name}", file=sys.stderr)
+
+    print(f"{dt.date.today().isoformat()}, {machine()}\n")
+    print(format_table(results))
+
+
+if __name__ == "__main__":
+    main()
