@@ -94,6 +94,8 @@ class Decision:
     reports: list[ReportPlan] = field(default_factory=list)
     problems: list[FileProblem] = field(default_factory=list)
     held_reason: str | None = None
+    # The 填报乡镇（单位） as written in the table of a held mail, for the reply.
+    unit_text: str | None = None
     reply: bool = False
 
 
@@ -170,6 +172,7 @@ def _plan_reports(mail: IncomingMail, context: Context, unit: str,
                 unit=unit,
                 held_reason=(f"表中“填报乡镇（单位）”填写为“{item.table.header.unit_text}”，"
                              f"与该邮箱登记的单位“{unit}”不一致。"),
+                unit_text=item.table.header.unit_text,
                 reply=True,
             )
 

@@ -146,6 +146,20 @@ def submissions(app: AppContext, as_json: bool) -> None:
         click.echo(submissions_as_text(database))
 
 
+@main.command()
+@click.option("--outcome", "outcomes", multiple=True, show_default=True,
+              type=click.Choice(["held", "failed", "unreadable", "rejected", "accepted", "ignored", "pending"]),
+              default=("held", "failed"),
+              help="只列出该处理结果的邮件，可重复使用；默认列出待人工核对和处理出错的邮件。")
+@click.pass_obj
+def messages(app: AppContext, outcomes: tuple[str, ...]) -> None:
+    """列出收到的邮件及其处理结果，供管理员核对（默认只列待人工核对和处理出错的）。"""
+    from service.listing import messages_as_text
+
+    database = app.database(require_secrets=False)
+    click.echo(messages_as_text(database, list(outcomes), app.settings().campaign.timezone))
+
+
 @main.group()
 def db() -> None:
     """数据库维护。"""

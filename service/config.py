@@ -130,6 +130,8 @@ class SmtpSettings:
     from_address: str
     from_name: str = ""
     timeout: int = 60  # socket timeout in seconds
+    # False for a relay that takes mail without AUTH, such as a local MTA on 127.0.0.1.
+    login: bool = True
 
 
 @dataclass(frozen=True)
@@ -434,7 +436,7 @@ _KNOWN_KEYS = {
     "mailbox": ("host", "port", "security", "username", *PASSWORD_KEYS, "folder",
                 "processed_folder", "poll_interval", "timeout"),
     "smtp": ("host", "port", "security", "username", *PASSWORD_KEYS, "from", "from_name",
-             "timeout"),
+             "timeout", "login"),
     "database": ("url",),
     "campaign": ("name", "first_deadline", "last_deadline", "timezone", "skipped_weeks"),
     "units": ("name", "aliases", "emails"),
@@ -492,8 +494,16 @@ def _parse_smtp(table: _Table, mailbox: MailboxSettings) -> SmtpSettings:
         from_address=sender.lower(),
         from_name=table.text("from_name", "请填写发件人名称，例如 霍城县科协。", ""),
         timeout=table.integer("timeout", 60, 5, 600, "秒"),
+        login=_login(table),
     )
     return settings
+
+
+def _login(table: _Table) -> bool:
+    value = table.raw("login", "", True)
+    if not isinstance(value, bool):
+        raise table.invalid("login", value, "应为 true（登录发信服务器，163 邮箱须如此）或 false（服务器不要求登录时），不加引号。")
+    return value
 
 
 def _parse_limits(table: _Table) -> LimitsSettings:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from store import repository
-from store.models import Submission
+from store.models import Message, Submission
 from store.session import Database
 
 
@@ -47,3 +49,38 @@ def submissions_as_text(database: Database) -> str:
         lines.append(f"{item['unit']} 第{item['week']}周：{STATUS_LABELS[item['status']]}{late}{rules}"
                      f"（{item['file_name']}）")
     return "\n".join(lines)
+
+
+OUTCOME_LABELS = {
+    "pending": "待处理",
+    "accepted": "已通过",
+    "rejected": "已退回",
+    "unreadable": "无法读取",
+    "held": "待人工核对",
+    "ignored": "已忽略（自动回复、退信或本邮箱发出）",
+    "failed": "处理出错",
+}
+
+
+def messages_as_text(database: Database, outcomes: list[str], tz) -> str:
+    """Return one block per archived mail with one of ``outcomes``, newest first, in Chinese."""
+    with database.session() as session:
+        rows = session.execute(
+            select(Message.id, Message.received_at, Message.sender, Message.subject, Message.outcome,
+                   Message.error)
+            .where(Message.outcome.in_(outcomes))
+            .order_by(Message.received_at.desc(), Message.id.desc())
+        ).all()
+    if not rows:
+        return "没有符合条件的邮件。"
+    blocks = []
+    for pk, received_at, sender, subject, outcome, error in rows:
+        when = received_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
+        lines = [f"#{pk}  {when}  {OUTCOME_LABELS[str(outcome)]}", f"  发件人：{sender or '（无）'}",
+                 f"  主题：{subject or '（无）'}"]
+        if error and str(outcome) == "held":
+            lines.append(f"  原因：{error}")
+        elif error:
+            lines.append(f"  错误：{error.strip().splitlines()[-1]}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -72,7 +72,7 @@ def _notices(settings: Settings, message: Message, mail: IncomingMail, decision:
     reason = FAILED_REASON if decision.outcome == MessageOutcome.FAILED else decision.held_reason
     return [HeldNotice(
         reason=reason or "",
-        unit_text=decision.unit,
+        unit_text=decision.unit_text,
         sender=mail.sender or "",
         received_subject=mail.subject,
         received_at=received_at,

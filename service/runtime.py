@@ -43,6 +43,9 @@ def sender_factory(settings: Settings):
     smtp = settings.smtp
 
     def open_sender() -> SmtpSender:
+        if not smtp.login:
+            return SmtpSender(host=smtp.host, port=smtp.port, security=smtp.security,
+                              username=None, password=None, timeout=smtp.timeout)
         return SmtpSender(host=smtp.host, port=smtp.port, security=smtp.security,
                           username=smtp.username, password=smtp.password.reveal(),
                           timeout=smtp.timeout)
@@ -65,10 +68,10 @@ def intake_job(settings: Settings, database: Database, clock: Clock,
 
 
 def outbox_job(settings: Settings, database: Database, clock: Clock) -> bool:
-    """Send the replies that are due; True when none of them failed for good."""
+    """Send the replies that are due; True when every one that was tried went out."""
     with _outbox_lock:
         result = deliver_outbox(database, sender_factory(settings), clock.now())
-    return not result.failed
+    return not (result.failed or result.retried)
 
 
 def run_once(settings: Settings, database: Database, clock: Clock) -> bool:

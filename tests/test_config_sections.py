@@ -49,3 +49,16 @@ def test_admin_email_invalid_named(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, '[admin]\nemails = ["贾老师"]\n'))
     assert "贾老师" in str(caught.value)
+
+
+def test_smtp_login_defaults_on(tmp_path):
+    assert load_settings(write(tmp_path, "")).smtp.login is True
+
+
+def test_smtp_login_must_be_boolean(tmp_path):
+    path = write(tmp_path, "")
+    path.write_text(path.read_text(encoding="utf-8").replace('from_name = "霍城县科协"', 'from_name = "霍城县科协"\nlogin = "no"'),
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "login" in str(caught.value)

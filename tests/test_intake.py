@@ -20,6 +20,7 @@ from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
 from store import repository
 from store.models import MessageOutcome
 from store.session import Database
+from tests.fixtures.smtp import free_port
 
 pytestmark = pytest.mark.dovecot
 
@@ -258,6 +259,7 @@ def test_table_naming_other_unit_held(service_setup):
 
     assert outcomes(service_setup) == {MessageOutcome.HELD: 1}
     assert [mail["X-Zhoubao-Notice"] for mail in replies(service_setup)] == ["held"]
+    assert "清水河镇" in replies(service_setup)[0]["Subject"]
 
 
 def test_own_address_not_answered(service_setup):
@@ -306,3 +308,42 @@ def test_second_copy_not_recorded_again(service_setup):
     assert outcomes(service_setup) == {MessageOutcome.ACCEPTED: 1}
     assert len(service_setup.sink.messages) == 1
     assert service_setup.account.uids("INBOX") == []
+
+
+def test_once_fails_while_smtp_down(service_setup):
+    """GIVEN an SMTP server that refuses connections WHEN a cycle runs THEN it exits 1 and keeps the reply."""
+    config = service_setup.config_path.read_text(encoding="utf-8")
+    closed_port = free_port()
+    service_setup.config_path.write_text(
+        config.replace(f"port = {service_setup.sink.port}", f"port = {closed_port}"), encoding="utf-8")
+    deliver(service_setup.account, build_mail(
+        MailStyle.WEBMAIL_163, sender="shuiding_kx@163.com", subject="水定镇第3周科技之冬周统计表",
+        attachment=build_xlsx([SAMPLE_ROWS["valid"]]), filename="水定镇.xlsx", date=at(22, 16, 0)))
+
+    result = run_once(service_setup)
+
+    assert result.exit_code == 1
+    assert [item["status"] for item in submissions(service_setup)] == ["accepted"]
+    assert pending_replies(service_setup) == 1
+
+
+def pending_replies(setup) -> int:
+    database = Database(setup.database_url)
+    try:
+        with database.session() as session:
+            return sum(1 for mail in repository.list_outbox(session) if mail.status == "pending")
+    finally:
+        database.dispose()
+
+
+def test_held_mail_listed_for_admin(service_setup):
+    deliver(service_setup.account, build_mail(
+        MailStyle.WEBMAIL_163, sender="stranger@example.test", subject="第3周统计表",
+        attachment=build_xlsx([SAMPLE_ROWS["valid"]]), filename="统计表.xlsx", date=at(22, 16, 0)))
+    assert run_once(service_setup).exit_code == 0
+
+    result = CliRunner().invoke(main, ["--config", str(service_setup.config_path), "messages"])
+
+    assert result.exit_code == 0, result.output
+    assert "stranger@example.test" in result.stdout
+    assert "未在配置中登记" in result.stdout
