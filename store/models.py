@@ -1,4 +1,5 @@
-"""Database tables: archived messages, units, submissions with their rows and violations, outbox.
+"""Database tables: archived messages, units, submissions with their rows and violations, 附件1
+demand forms with their rows, outbox.
 
 The schema itself is created by the Alembic migrations in ``store/migrations``; these classes must
 stay in step with them. States are ``StrEnum`` members stored as their string value.
@@ -294,3 +295,74 @@ class OutboxMail(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
     message: Mapped[Message | None] = relationship()
+
+
+class DemandFormStatus(StrEnum):
+    """State of one 附件1 demand form received from a unit."""
+
+    ACCEPTED = "accepted"
+    SUPERSEDED = "superseded"
+
+
+class DemandFormRecord(Base):
+    """One 附件1 demand form (活动需求征集表) read from one attachment.
+
+    A unit has at most one accepted demand form: a newer one marks the older ``superseded`` and
+    points it at its successor through ``superseded_by_id``. The form has no week.
+    """
+
+    __tablename__ = "demand_forms"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "file_sha256", "source", name="uq_demand_forms_file"),
+        Index(
+            "uq_demand_forms_accepted",
+            "unit_id",
+            unique=True,
+            postgresql_where=text("status = 'accepted'"),
+            sqlite_where=text("status = 'accepted'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    status: Mapped[DemandFormStatus] = mapped_column(_state(DemandFormStatus))
+    file_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(200))
+    unit_text: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(100))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("demand_forms.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+    message: Mapped[Message] = relationship()
+    unit: Mapped[Unit] = relationship(lazy="joined")
+    rows: Mapped[list[DemandRowRecord]] = relationship(
+        order_by="DemandRowRecord.position",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+
+class DemandRowRecord(Base):
+    """One requested activity of a stored demand form, each cell's text as written ("" if blank).
+
+    ``position`` counts the form's filled rows from 0; ``ref`` locates the row in the file.
+    """
+
+    __tablename__ = "demand_rows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    demand_form_id: Mapped[int] = mapped_column(
+        ForeignKey("demand_forms.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    experts: Mapped[str] = mapped_column(Text, default="")
+    audience: Mapped[str] = mapped_column(Text, default="")
+    time: Mapped[str] = mapped_column(Text, default="")
+    place_mode: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[str] = mapped_column(Text, default="")
+    resources: Mapped[str] = mapped_column(Text, default="")
+    ref: Mapped[str] = mapped_column(String(200))

@@ -14,8 +14,12 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
+from ingest.demand import DemandForm, DemandRow
 from ingest.table import CheckedReport
 from store.models import (
+    DemandFormRecord,
+    DemandFormStatus,
+    DemandRowRecord,
     Message,
     MessageOutcome,
     OutboxMail,
@@ -226,7 +230,7 @@ def record_submission(
         received_at=received_at,
     )
     if submission.status is SubmissionStatus.ACCEPTED:
-        _insert_accepted(session, submission, current)
+        _insert_superseding(session, submission, current, SubmissionStatus.SUPERSEDED)
     else:
         session.add(submission)
         session.flush()
@@ -322,28 +326,32 @@ def _find_accepted(session: Session, unit: Unit, week: int) -> Submission | None
     ).one_or_none()
 
 
-def _insert_accepted(
-    session: Session, submission: Submission, current: Submission | None
+def _insert_superseding(
+    session: Session,
+    record: Submission | DemandFormRecord,
+    current: Submission | DemandFormRecord | None,
+    superseded: SubmissionStatus | DemandFormStatus,
 ) -> None:
-    # The partial unique index allows one accepted row per unit and week, so the older row must
+    """Insert an accepted ``record`` that replaces ``current``, the accepted one so far, if any."""
+    # The partial unique index allows one accepted row per unit (and week), so the older row must
     # leave 'accepted' in a flush before the newer one is inserted.
-    if current is not None and current.received_at > submission.received_at:
-        # Mail processed out of order: the table received later stays the valid one.
-        submission.status = SubmissionStatus.SUPERSEDED
-        submission.superseded_by_id = current.id
-        session.add(submission)
+    if current is not None and current.received_at > record.received_at:
+        # Mail processed out of order: the file received later stays the valid one.
+        record.status = superseded
+        record.superseded_by_id = current.id
+        session.add(record)
         session.flush()
         return
 
     if current is not None:
-        current.status = SubmissionStatus.SUPERSEDED
+        current.status = superseded
         session.flush()
 
-    session.add(submission)
+    session.add(record)
     session.flush()
 
     if current is not None:
-        current.superseded_by_id = submission.id
+        current.superseded_by_id = record.id
         session.flush()
 
 
@@ -354,6 +362,117 @@ def list_submissions(session: Session) -> list[Submission]:
         .join(Submission.unit)
         .options(contains_eager(Submission.unit))
         .order_by(Unit.name, Submission.week, Submission.id)
+    )
+    return list(session.scalars(statement))
+
+
+# --- demand forms ------------------------------------------------------------------------------
+
+
+def record_demand_form(
+    session: Session,
+    *,
+    message: Message,
+    unit: Unit,
+    file_name: str,
+    file_sha256: str,
+    form: DemandForm,
+    received_at: dt.datetime,
+) -> tuple[DemandFormRecord, bool]:
+    """Store a 附件1 demand form with its rows as the unit's current demand form.
+
+    Returns ``(record, duplicate)``. When the unit already sent the same file (same hash and
+    table source), the earlier record comes back with ``duplicate=True`` and nothing is written.
+    A new form supersedes the unit's accepted one, unless that one was received later.
+    """
+    # As in record_submission: the row lock serialises concurrent writers for one unit.
+    unit = _lock_unit(session, unit)
+    message = session.get_one(Message, message.id)
+
+    existing = _find_same_demand_file(session, unit, file_sha256, form.source)
+    if existing is not None:
+        logger.info("unit %s: demand form %s already recorded", unit.name, file_name)
+        return existing, True
+
+    current = _find_accepted_demand_form(session, unit)
+    record = DemandFormRecord(
+        message=message,
+        unit=unit,
+        status=DemandFormStatus.ACCEPTED,
+        file_name=file_name,
+        file_sha256=file_sha256,
+        source=form.source,
+        unit_text=form.unit_text,
+        contact=form.contact,
+        phone=form.phone,
+        received_at=received_at,
+        created_at=_utcnow(),
+    )
+    record.rows = [_demand_row_record(position, row) for position, row in enumerate(form.rows)]
+    _insert_superseding(session, record, current, DemandFormStatus.SUPERSEDED)
+
+    logger.info(
+        "unit %s: demand form %d with %d rows recorded as %s",
+        unit.name,
+        record.id,
+        len(record.rows),
+        record.status,
+    )
+    return record, False
+
+
+def _find_same_demand_file(
+    session: Session, unit: Unit, file_sha256: str, source: str
+) -> DemandFormRecord | None:
+    return session.scalars(
+        select(DemandFormRecord).where(
+            DemandFormRecord.unit_id == unit.id,
+            DemandFormRecord.file_sha256 == file_sha256,
+            DemandFormRecord.source == source,
+        )
+    ).one_or_none()
+
+
+def _find_accepted_demand_form(session: Session, unit: Unit) -> DemandFormRecord | None:
+    return session.scalars(
+        select(DemandFormRecord).where(
+            DemandFormRecord.unit_id == unit.id,
+            DemandFormRecord.status == DemandFormStatus.ACCEPTED,
+        )
+    ).one_or_none()
+
+
+def _demand_row_record(position: int, row: DemandRow) -> DemandRowRecord:
+    return DemandRowRecord(
+        position=position,
+        experts=row.experts,
+        audience=row.audience,
+        time=row.time,
+        place_mode=row.place_mode,
+        content=row.content,
+        resources=row.resources,
+        ref=row.ref,
+    )
+
+
+def replaced_demand_form(session: Session, record: DemandFormRecord) -> DemandFormRecord | None:
+    """Return the unit's earlier accepted demand form that ``record`` superseded, or None."""
+    # A form received earlier but recorded after ``record`` also points at it; it has a higher id.
+    return session.scalars(
+        select(DemandFormRecord).where(
+            DemandFormRecord.superseded_by_id == record.id,
+            DemandFormRecord.id < record.id,
+        )
+    ).one_or_none()
+
+
+def list_demand_forms(session: Session) -> list[DemandFormRecord]:
+    """Return every demand form with its unit and rows, by unit name and id."""
+    statement = (
+        select(DemandFormRecord)
+        .join(DemandFormRecord.unit)
+        .options(contains_eager(DemandFormRecord.unit))
+        .order_by(Unit.name, DemandFormRecord.id)
     )
     return list(session.scalars(statement))
 
