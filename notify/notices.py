@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
+from ingest.demand import DemandRow
 from ingest.table import Violation
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -24,6 +25,7 @@ class NoticeKind(StrEnum):
     REJECTION = "rejection"
     UNREADABLE = "unreadable"
     HELD = "held"
+    DEMAND_RECEIPT = "demand-receipt"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,4 +113,47 @@ class HeldNotice:
     tz: ZoneInfo = BEIJING
 
 
-Notice = ReceiptNotice | RejectionNotice | UnreadableNotice | HeldNotice
+# Maximum length of an activity content quoted in a demand receipt. A longer one is cut and ends in "……".
+BRIEF_LENGTH = 40
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemandReceiptNotice:
+    """回执 for a 附件1 demand form (活动需求征集表) that was recorded.
+
+    ``rows`` are the activities read from the form. ``replaced`` is True when the form replaced
+    the unit's earlier one. ``superseded`` is True when a form the unit sent later was recorded
+    first, so this one was only filed. ``duplicate`` is True when the same file had already been
+    received.
+    """
+
+    kind: ClassVar[NoticeKind] = NoticeKind.DEMAND_RECEIPT
+
+    unit: str
+    received_at: dt.datetime
+    file_name: str
+    source: str = ""
+    contact: str | None = None
+    phone: str | None = None
+    rows: list[DemandRow] = field(default_factory=list)
+    replaced: bool = False
+    superseded: bool = False
+    duplicate: bool = False
+    campaign_name: str = "科技之冬"
+    tz: ZoneInfo = BEIJING
+
+    def briefs(self) -> list[str]:
+        """Return one line per activity: its content on one line, cut after BRIEF_LENGTH characters."""
+        return [_brief(row) for row in self.rows]
+
+
+def _brief(row: DemandRow) -> str:
+    text = " ".join(row.content.split())
+    if not text:
+        return "（未填写活动内容）"
+    if len(text) > BRIEF_LENGTH:
+        return text[:BRIEF_LENGTH] + "……"
+    return text
+
+
+Notice = ReceiptNotice | RejectionNotice | UnreadableNotice | HeldNotice | DemandReceiptNotice
