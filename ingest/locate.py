@@ -1,27 +1,37 @@
-"""Finding the 附件二 table in grids of cells and reading its header fields and data rows.
+"""Finding the 附件二 tables in grids of cells and reading their 填报 lines and data rows.
 
-The table is recognised by its numbering row, the cells 2, 3, ... 20 side by side, under header
-rows that carry the form's words (场次, 人次, 累计 or 合计). Clerks move the table around, add
-rows above it and retype the header, but they keep the numbering row, and every column is named
-by its number there.
+A table is recognised by its numbering row (the cells 2, 3, ... 20 side by side, maybe after a 1)
+under header rows with the form's words, or, when the clerk deleted the numbering row, by header
+rows whose words name all 19 columns (see :mod:`ingest.columns`). A table may start anywhere in a
+sheet, under notice text, and a sheet may hold several tables one below the other.
 """
 
-import datetime as dt
 import logging
 import re
-import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
 
+from ingest.calendar import week_from_text
+from ingest.columns import (
+    HEADER_DEPTH,
+    ColumnMap,
+    cell_text,
+    compact,
+    has_header_words,
+    header_columns,
+    is_header_row,
+    numbering_positions,
+)
 from ingest.dates import parse_fill_date
 from ingest.errors import TableNotFound
-from ingest.form import COLUMNS, REMARK
 from ingest.table import Cell, Grid, ReportHeader, ReportRow, WeeklyTable
-from ingest.values import parse_count
+from ingest.values import is_zero_mark
 
 logger = logging.getLogger(__name__)
 
-# How far above the numbering row the header words are looked for: the form has 4 header rows.
-_HEADER_DEPTH = 6
+# A row whose first text starts the 填表说明 or a signature line ends the data rows.
+_END_OF_DATA = re.compile(r"^(?:填表说明|说明|注[：:]|备注[：:]|填报|填表人|联系电话|(?:单位)?负责人|审核人|制表人|附件)")
 
 _LABEL = re.compile(
     r"(?P<unit_text>填报(?:乡镇|单位)\s*(?:[（(]\s*(?:单位|乡镇)\s*[)）])?)"
@@ -31,16 +41,47 @@ _LABEL = re.compile(
 )
 _VALUE_EDGES = "：:_ \t\u3000"
 
-# A row whose first text starts the 填表说明 or a signature line ends the data rows.
-_END_OF_DATA = re.compile(r"^(?:填表说明|说明|注[：:]|填报|填表人|联系电话|(?:单位)?负责人|审核人|制表人)")
-
 # The placeholder a blank template leaves after a label: "填报时间：    年   月   日".
 _PLACEHOLDER = re.compile(r"[年月日\s_]*")
 
+# Words of a title or header row: such a row starts the next table, not a data row.
+_TITLE_WORDS = ("统计表", "周报表")
+
+# The label of a total row: 合计, 总计, 全镇合计, 小计, 合 计.
+_TOTAL_LABEL = re.compile(r".{0,6}(?:合计|总计|小计|汇总)")
+
 NOT_FOUND_REASON = (
-    "附件中没有找到附件二周统计表（表头下应有一行2至20的栏目序号）。"
+    "附件中没有找到附件二周统计表（表头应有“场次”“人次”“累计”等栏目名称，或有一行2至20的栏目序号）。"
     "请使用县科协下发的附件二表格填写，保留表头和栏目序号行，另存后重新发送。"
 )
+
+
+class _RowKind(StrEnum):
+    """What a row under the header is: values, a crossed-out template row, a 合计 row, nothing."""
+
+    DATA = "data"
+    FILLER = "filler"
+    TOTAL = "total"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The position of one table in its grid: its columns, its last header row and first data row."""
+
+    columns: ColumnMap
+    anchor: int
+    data_start: int
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A located table before its 填报 line is read: the layout and the rows after its data."""
+
+    layout: _Layout
+    rows: list[ReportRow]
+    total: ReportRow | None
+    end: int
 
 
 def locate_tables(grids: list[Grid]) -> list[WeeklyTable]:
@@ -56,81 +97,155 @@ def locate_tables(grids: list[Grid]) -> list[WeeklyTable]:
 
 
 def _tables_in(grid: Grid) -> Iterator[WeeklyTable]:
-    rows = grid.rows
+    spans = list(_spans(grid))
+    for number, span in enumerate(spans):
+        previous_end = spans[number - 1].end if number else 0
+        next_anchor = spans[number + 1].layout.anchor if number + 1 < len(spans) else None
+        yield _table(grid, span, previous_end, next_anchor)
+
+
+def _spans(grid: Grid) -> Iterator[_Span]:
     index = 0
-    while index < len(rows):
-        start = _numbering_start(rows[index])
-        if start is None or not _has_header_words(rows[max(0, index - _HEADER_DEPTH) : index]):
+    while index < len(grid.rows):
+        layout = _layout_at(grid.rows, index)
+        if layout is None:
             index += 1
             continue
 
-        logger.debug("locate: %s: numbering row %d, column 2 at grid column %d", grid.name, index + 1, start + 1)
-        table, end = _read_table(grid, index, start)
-        yield table
-        index = end
+        logger.debug("locate: %s: table header ends at row %d, data from row %d", grid.name, layout.anchor + 1, layout.data_start + 1)
+        span = _read_rows(grid, layout)
+        yield span
+        index = span.end
 
 
-def _numbering_start(row: list[Cell]) -> int | None:
-    """Return the grid column holding the 2 of a 2..20 numbering row, or None."""
-    for start in range(len(row) - len(COLUMNS) + 1):
-        if all(_number(row[start + offset].value) == column for offset, column in enumerate(COLUMNS)):
-            return start
+def _layout_at(rows: list[list[Cell]], index: int) -> _Layout | None:
+    """Return the table whose numbering row, or last header row, is ``rows[index]``."""
+    numbering = numbering_positions(rows[index])
+    if numbering is not None:
+        if not has_header_words(rows[max(0, index - HEADER_DEPTH) : index]):
+            return None
+        return _numbered_layout(rows, index, numbering)
+
+    if not is_header_row(rows[index]):
+        return None
+    following = rows[index + 1] if index + 1 < len(rows) else []
+    if is_header_row(following) or numbering_positions(following) is not None:
+        return None
+
+    columns = header_columns(rows, index)
+    if columns is None:
+        return None
+    return _Layout(columns=columns, anchor=index, data_start=index + 1)
+
+
+def _numbered_layout(rows: list[list[Cell]], index: int, numbering: dict[int, int]) -> _Layout:
+    """Map by the numbering row, unless the header words name every column differently.
+
+    A clerk who adds a column sometimes renumbers the whole row from 1, so that 2 stands over
+    村（个）; the words under which the clerk typed the values are then the better guide.
+    """
+    words = header_columns(rows, index - 1) if index else None
+    if words is not None and words.positions != numbering:
+        logger.info("locate: numbering row %d disagrees with the header words; the words are used", index + 1)
+        return _Layout(columns=words, anchor=index, data_start=index + 1)
+
+    remark = words.remark if words is not None else _remark_position(rows[max(0, index - HEADER_DEPTH) : index])
+    columns = ColumnMap(positions=numbering, remark=remark)
+    return _Layout(columns=columns, anchor=index, data_start=index + 1)
+
+
+def _remark_position(header_rows: list[list[Cell]]) -> int | None:
+    for row in header_rows:
+        for position, cell in enumerate(row):
+            if compact(cell.value) == "备注":
+                return position
     return None
 
 
-def _number(value: object) -> int | None:
-    if _is_blank(value):
-        return None
-    return parse_count(value)
+def _read_rows(grid: Grid, layout: _Layout) -> _Span:
+    """Read the data rows under the header up to the end of the table.
 
+    A row whose value cells contain only zero marks (/, —, 无) is a template row the clerk crossed
+    out, so it is read as data only when the table has no other data row. A 合计 row under data
+    rows is the table's total. When every row is labelled 合计, those rows are the data rows.
+    """
+    rows: list[ReportRow] = []
+    fillers: list[ReportRow] = []
+    totals: list[ReportRow] = []
 
-def _has_header_words(rows: list[list[Cell]]) -> bool:
-    text = "".join(_compact(cell.value) for row in rows for cell in row)
-    return "场次" in text and "人次" in text and ("累计" in text or "合计" in text)
-
-
-def _read_table(grid: Grid, numbering: int, start: int) -> tuple[WeeklyTable, int]:
-    remark_column = _remark_column(grid.rows[max(0, numbering - _HEADER_DEPTH) : numbering], start)
-
-    data: list[ReportRow] = []
-    end = numbering + 1
+    end = layout.data_start
     while end < len(grid.rows) and not _ends_data(grid.rows[end]):
-        row = _data_row(grid, end, start, remark_column, len(data) + 1)
-        if row is not None:
-            data.append(row)
+        kind, row = _data_row(grid, end, layout.columns)
+        if kind is _RowKind.DATA:
+            rows.append(row)
+        elif kind is _RowKind.FILLER:
+            fillers.append(row)
+        elif kind is _RowKind.TOTAL:
+            totals.append(row)
         end += 1
 
-    above = [*grid.text_above, *(_line(row) for row in grid.rows[:numbering])]
-    below = [*(_line(row) for row in grid.rows[end:]), *grid.text_below]
-    header = _read_header(above, below)
+    total = None
+    if rows and totals:
+        # NOTE: with 小计 rows above a 合计 row, only the last one is checked.
+        total = _as_total(totals[-1])
+    elif totals:
+        rows = totals
+    elif not rows:
+        rows = fillers[:1]
 
-    return WeeklyTable(source=grid.name, header=header, rows=data), end
-
-
-def _remark_column(header_rows: list[list[Cell]], start: int) -> int:
-    for row in header_rows:
-        for position, cell in enumerate(row):
-            if _compact(cell.value) == REMARK:
-                return position
-    return start + len(COLUMNS)
+    rows = [_renumber(row, position) for position, row in enumerate(rows, start=1)]
+    return _Span(layout=layout, rows=rows, total=total, end=end)
 
 
 def _ends_data(row: list[Cell]) -> bool:
     first = next((cell.value for cell in row if not _is_blank(cell.value)), None)
-    return bool(_END_OF_DATA.match(_compact(first)))
+    if _END_OF_DATA.match(compact(first)):
+        return True
+
+    if numbering_positions(row) is not None or is_header_row(row):
+        return True
+    return any(word in compact(first) for word in _TITLE_WORDS)
 
 
-def _data_row(grid: Grid, index: int, start: int, remark_column: int, position: int) -> ReportRow | None:
-    """Return the row's cells for columns 2..20, or None for an empty template row."""
+def _data_row(grid: Grid, index: int, columns: ColumnMap) -> tuple[_RowKind, ReportRow | None]:
+    """Classify one row under the header and read it (None for an empty row).
+
+    The row's ``index`` is its grid row number until the table's rows are numbered.
+    """
     row = grid.rows[index]
     row_ref = f"{grid.name}第{index + 1}行"
-    cells = {column: _cell_at(row, start + offset, row_ref) for offset, column in enumerate(COLUMNS)}
+    cells = {column: _cell_at(row, position, row_ref) for column, position in columns.positions.items()}
+    remark = cell_text(_cell_at(row, columns.remark, row_ref).value).strip() if columns.remark is not None else ""
+    report_row = ReportRow(index=index + 1, ref=row_ref, cells=cells, remark=remark)
 
+    if _total_label_position(row, columns) is not None:
+        return _RowKind.TOTAL, report_row
     if all(_is_blank(cell.value) for cell in cells.values()):
-        return None
+        return _RowKind.EMPTY, None
+    if all(_is_blank(cell.value) or is_zero_mark(cell.value) for cell in cells.values()):
+        return _RowKind.FILLER, report_row
+    return _RowKind.DATA, report_row
 
-    remark = _text(_cell_at(row, remark_column, row_ref).value).strip()
-    return ReportRow(index=position, ref=row_ref, cells=cells, remark=remark)
+
+def _total_label_position(row: list[Cell], columns: ColumnMap) -> int | None:
+    for position, cell in enumerate(row):
+        if position != columns.remark and isinstance(cell.value, str) and _TOTAL_LABEL.fullmatch(compact(cell.value)):
+            return position
+    return None
+
+
+def _as_total(row: ReportRow) -> ReportRow:
+    """Return the 合计 row without the cell of its label, numbered 0 as no data row is."""
+    cells = {column: cell for column, cell in row.cells.items() if not _is_total_label(cell.value)}
+    return ReportRow(index=0, ref=row.ref, cells=cells, remark=row.remark)
+
+
+def _is_total_label(value: object) -> bool:
+    return isinstance(value, str) and bool(_TOTAL_LABEL.fullmatch(compact(value)))
+
+
+def _renumber(row: ReportRow, position: int) -> ReportRow:
+    return ReportRow(index=position, ref=row.ref, cells=row.cells, remark=row.remark)
 
 
 def _cell_at(row: list[Cell], position: int, row_ref: str) -> Cell:
@@ -139,8 +254,27 @@ def _cell_at(row: list[Cell], position: int, row_ref: str) -> Cell:
     return Cell(value=None, ref=row_ref)
 
 
-def _read_header(above: list[str], below: list[str]) -> ReportHeader:
-    """Read the 填报 line: the lines above the table first, then those below for what is missing."""
+def _table(grid: Grid, span: _Span, previous_end: int, next_anchor: int | None) -> WeeklyTable:
+    """Build the table with the 填报 line and the week read from the text around it."""
+    anchor = span.layout.anchor
+    above = [*grid.text_above, *_lines(grid.rows[:anchor])]
+    own_above = [*(grid.text_above if previous_end == 0 else []), *_lines(grid.rows[previous_end:anchor])]
+
+    # The next table's 填报 line sits in the rows just above its header, not under this table.
+    below_end = len(grid.rows) if next_anchor is None else max(span.end, next_anchor - HEADER_DEPTH)
+    below = [*_lines(grid.rows[span.end : below_end]), *(grid.text_below if next_anchor is None else [])]
+
+    return WeeklyTable(
+        source=grid.name,
+        header=read_fill_line(above, below),
+        rows=span.rows,
+        total=span.total,
+        week_hint=_week_hint(own_above, grid.name),
+    )
+
+
+def read_fill_line(above: list[str], below: list[str]) -> ReportHeader:
+    """Read the 填报 line: the lines above the table, nearest first, then those below it."""
     fields: dict[str, str] = {}
     for line in [*reversed(above), *below]:
         for name, value in _labelled_values(line).items():
@@ -168,23 +302,18 @@ def _labelled_values(line: str) -> dict[str, str]:
     return values
 
 
-def _line(row: list[Cell]) -> str:
-    return "  ".join(_text(cell.value).strip() for cell in row if not _is_blank(cell.value))
+def _week_hint(lines_above: list[str], grid_name: str) -> int | None:
+    """Return the week of the nearest 第N周 above the table, else the one in the sheet name."""
+    for line in reversed(lines_above):
+        week = week_from_text(line)
+        if week is not None:
+            return week
+    return week_from_text(grid_name)
 
 
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _compact(value: object) -> str:
-    """Return the text without any whitespace, so "食品安全科\\n普宣传" matches the form's name."""
-    return "".join(unicodedata.normalize("NFKC", _text(value)).split())
+def _lines(rows: list[list[Cell]]) -> list[str]:
+    lines = ("  ".join(cell_text(cell.value).strip() for cell in row if not _is_blank(cell.value)) for row in rows)
+    return [line for line in lines if line]
 
 
 def _is_blank(value: object) -> bool:

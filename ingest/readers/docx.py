@@ -1,16 +1,23 @@
-"""Reading of .docx documents: each body table becomes a grid, with the paragraphs around it.
+"""Reading of .docx documents: each table, nested ones included, becomes a grid with its context.
 
 python-docx's ``row.cells`` returns a merged cell once for every grid column and every row it
 spans, so a value typed into a merged cell would be counted several times. This reader walks the
 ``w:tc`` elements instead and keeps a merged cell's text only at its top-left grid position.
+
+Clerks lay out the 填报 line and the signatures in small borderless tables around the weekly
+table, or put the whole form inside a cell of a layout table. So a grid's ``text_above`` and
+``text_below`` contain the paragraphs and the rows of small tables next to it. Those of a nested
+table also contain the rows of the table around it.
 """
 
 import io
 import logging
 import zipfile
+from collections.abc import Iterable
 
 from docx import Document
 from docx.opc.exceptions import PackageNotFoundError
+from docx.oxml.ns import qn
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from lxml.etree import XMLSyntaxError
@@ -25,30 +32,26 @@ DAMAGED_REASON = "附件无法作为Word文档打开，文件可能已损坏或�
 # Cells wrapped in a content control (w:sdt) or custom XML sit one level deeper than w:tc.
 _ROW_CELLS = "./w:tc | ./w:sdt/w:sdtContent/w:tc | ./w:customXml/w:tc"
 
+# A table of at most this many rows is a layout table for the 填报 line or the signatures, so its
+# rows count as text around the neighbouring tables. The county's Word form has 10 rows.
+_CONTEXT_TABLE_ROWS = 3
+
+# Lines of context kept on each side of a table: a form page has about a dozen.
+_CONTEXT_LINES = 40
+
+# Tables nested deeper than this are not read. Word itself offers no limit, but a form never
+# needs more than a layout table around the weekly table.
+_MAX_NESTING = 4
+
 
 def read_docx(data: bytes) -> list[Grid]:
-    """Read every top-level table of the document body into a :class:`Grid` named 表格1, 表格2...
+    """Read every table of the document body into a :class:`Grid`, in document order.
 
-    ``text_above`` contains the non-empty paragraphs between the previous table (or the start) and
-    this one, ``text_below`` those up to the next table (or the end).
+    Top-level tables are named 表格1, 表格2...; a table inside a cell of 表格1 is named
+    表格1中的表格1 and follows 表格1.
     """
     document = _open(data)
-
-    grids: list[Grid] = []
-    paragraphs: list[str] = []
-    for block in document.iter_inner_content():
-        if isinstance(block, Paragraph):
-            _append_text(paragraphs, block.text)
-            continue
-
-        if grids:
-            grids[-1].text_below = paragraphs
-        grids.append(_read_table(block, f"表格{len(grids) + 1}", paragraphs))
-        paragraphs = []
-
-    if grids:
-        grids[-1].text_below = paragraphs
-    return grids
+    return _read_container(document.iter_inner_content(), "表格", [], [], depth=0)
 
 
 def _open(data: bytes):
@@ -58,12 +61,87 @@ def _open(data: bytes):
         raise UnreadableFile(f"docx: cannot open document: {err}", DAMAGED_REASON) from err
 
 
-def _append_text(paragraphs: list[str], text: str) -> None:
-    if text.strip():
-        paragraphs.append(text.strip())
+def _read_container(blocks: Iterable[Paragraph | Table], prefix: str, above: list[str], below: list[str],
+                    depth: int, first_number: int = 1) -> list[Grid]:
+    """Read the tables among ``blocks`` (the body or one cell) and then the tables nested in them.
+
+    ``above`` and ``below`` are the text around the container itself. The tables are named
+    ``prefix`` followed by ``first_number``, ``first_number + 1``...
+    """
+    items: list[str | Grid] = []
+    tables: list[tuple[Table, Grid]] = []
+    for block in blocks:
+        if isinstance(block, Paragraph):
+            if block.text.strip():
+                items.append(block.text.strip())
+            continue
+
+        grid = _read_table(block, f"{prefix}{first_number + len(tables)}")
+        items.append(grid)
+        tables.append((block, grid))
+
+    _assign_context(items, above, below)
+
+    grids: list[Grid] = []
+    for table, grid in tables:
+        grids.append(grid)
+        grids.extend(_read_nested(table, grid, depth + 1))
+    return grids
 
 
-def _read_table(table: Table, name: str, text_above: list[str]) -> Grid:
+def _assign_context(items: list[str | Grid], above: list[str], below: list[str]) -> None:
+    """Set each grid's text_above and text_below from the items around it, up to a large table."""
+    for position, item in enumerate(items):
+        if not isinstance(item, Grid):
+            continue
+
+        before, reached_start = _context(reversed(items[:position]))
+        item.text_above = ([*above] if reached_start else []) + before[::-1]
+        item.text_above = item.text_above[-_CONTEXT_LINES:]
+
+        after, reached_end = _context(items[position + 1 :])
+        item.text_below = [*after, *(below if reached_end else [])][:_CONTEXT_LINES]
+
+
+def _context(items: Iterable[str | Grid]) -> tuple[list[str], bool]:
+    """Return the lines of the items up to the first large table, and whether none was met."""
+    lines: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            lines.append(item)
+        elif len(item.rows) <= _CONTEXT_TABLE_ROWS:
+            lines.extend(_row_lines(item.rows))
+        else:
+            return lines, False
+    return lines, True
+
+
+def _read_nested(table: Table, grid: Grid, depth: int) -> list[Grid]:
+    """Read the tables inside the cells of ``table``, which was read into ``grid``."""
+    nested: list[Grid] = []
+    count = 0
+    for number, tr in enumerate(table._tbl.tr_lst):
+        for tc in tr.xpath(_ROW_CELLS):
+            if not tc.tbl_lst:
+                continue
+            if depth > _MAX_NESTING:
+                logger.info("docx: %s: tables nested deeper than %d levels are not read", grid.name, _MAX_NESTING)
+                return nested
+
+            above = [*grid.text_above, *_row_lines(grid.rows[:number])]
+            below = [*_row_lines(grid.rows[number + 1 :]), *grid.text_below]
+            blocks = _Cell(tc, table).iter_inner_content()
+            nested.extend(_read_container(blocks, f"{grid.name}中的表格", above, below, depth, count + 1))
+            count += len(tc.tbl_lst)
+    return nested
+
+
+def _row_lines(rows: list[list[Cell]]) -> list[str]:
+    lines = ("  ".join(str(cell.value).strip() for cell in row if cell.value and str(cell.value).strip()) for row in rows)
+    return [line for line in lines if line]
+
+
+def _read_table(table: Table, name: str) -> Grid:
     width = len(table._tbl.tblGrid.gridCol_lst)
     rows = [_read_row(table, tr, name, number) for number, tr in enumerate(table._tbl.tr_lst, start=1)]
 
@@ -72,7 +150,7 @@ def _read_table(table: Table, name: str, text_above: list[str]) -> Grid:
         row.extend(_blank(name, number, column) for column in range(len(row) + 1, width + 1))
 
     logger.debug("docx: %s has %d rows and %d grid columns", name, len(rows), width)
-    return Grid(name=name, rows=rows, text_above=text_above)
+    return Grid(name=name, rows=rows)
 
 
 def _read_row(table: Table, tr, name: str, number: int) -> list[Cell]:
@@ -80,12 +158,23 @@ def _read_row(table: Table, tr, name: str, number: int) -> list[Cell]:
 
     for tc in tr.xpath(_ROW_CELLS):
         column = len(cells) + 1
-        # A vMerge "continue" cell is covered by the merged cell above it.
-        text = None if tc.vMerge == "continue" else _Cell(tc, table).text
+        text = None if _is_covered(tc) else _Cell(tc, table).text
         cells.append(Cell(value=text, ref=_ref(name, number, column)))
         cells.extend(_blank(name, number, column + offset) for offset in range(1, tc.grid_span))
 
     return cells
+
+
+def _is_covered(tc) -> bool:
+    """Return whether a merged cell to the left or above covers this ``w:tc``.
+
+    A vMerge "continue" cell is covered by the cell above it. Word 2003 documents merge
+    horizontally with w:hMerge instead of w:gridSpan (ECMA-376 Part 1, 17.4.22, kept for
+    compatibility), and its "continue" cells are covered by the cell to the left.
+    """
+    if tc.vMerge == "continue":
+        return True
+    return any(merge.get(qn("w:val"), "continue") == "continue" for merge in tc.xpath("./w:tcPr/w:hMerge"))
 
 
 def _blank(name: str, number: int, column: int) -> Cell:
