@@ -97,9 +97,9 @@ def _process_uid(settings: Settings, database: Database, mailbox: Mailbox, uid: 
             logger.info("mailbox %s: UID %d is gone, another client moved or deleted it", key, uid)
             return
         failpoint("after-fetch")
-        message_pk = _archive(settings, database, mailbox.uid_validity, fetched, now)
+        message_pk = archive(database, key, mailbox.uid_validity, fetched, now)
         failpoint("after-archive")
-        if _decide_and_record(settings, database, message_pk, now):
+        if decide_and_record(settings, database, message_pk, now):
             report.processed += 1
         else:
             report.failed += 1
@@ -113,26 +113,27 @@ def _process_uid(settings: Settings, database: Database, mailbox: Mailbox, uid: 
     report.moved += 1
 
 
-def _archive(settings: Settings, database: Database, uid_validity: int,
-             fetched: FetchedMessage, now: Callable[[], dt.datetime]) -> int:
+def archive(database: Database, mailbox: str, uid_validity: int, fetched: FetchedMessage,
+            now: Callable[[], dt.datetime]) -> int:
     """Commit the raw bytes before any parsing; return the message's primary key.
+
+    ``mailbox`` is the folder's key in the database (:func:`mailbox_key`).
 
     A copy already archived (same Message-ID and SHA-256, for example after a UIDVALIDITY reset)
     gets its new UID instead of a second record.
     """
     sha256 = hashlib.sha256(fetched.raw).hexdigest()
-    headers = _read_headers(fetched.raw)
+    headers = read_headers(fetched.raw)
     with database.session() as session:
         message = repository.find_message_by_content(session, headers["message_id"], sha256)
         if message is not None:
             logger.info("message %s: already archived as #%d, now UID %d",
                         headers["message_id"], message.id, fetched.uid)
-            outcomes.update_location(session, message, mailbox_key(settings), uid_validity,
-                                       fetched.uid)
+            outcomes.update_location(session, message, mailbox, uid_validity, fetched.uid)
             return message.id
         message = repository.archive_message(
             session,
-            mailbox=mailbox_key(settings),
+            mailbox=mailbox,
             uid_validity=uid_validity,
             uid=fetched.uid,
             raw=fetched.raw,
@@ -148,7 +149,7 @@ def _archive(settings: Settings, database: Database, uid_validity: int,
         return message.id
 
 
-def _read_headers(raw: bytes) -> dict[str, str | None]:
+def read_headers(raw: bytes) -> dict[str, str | None]:
     """Read Message-ID, sender and subject for the archive row; never raises."""
     try:
         headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
@@ -161,16 +162,18 @@ def _read_headers(raw: bytes) -> dict[str, str | None]:
     return {"message_id": message_id, "sender": sender, "subject": subject}
 
 
-def _decide_and_record(settings: Settings, database: Database, message_pk: int,
-                       now: Callable[[], dt.datetime]) -> bool:
+def decide_and_record(settings: Settings, database: Database, message_pk: int,
+                      now: Callable[[], dt.datetime], reply: bool = True) -> bool:
     """Decide one archived message and commit its outcome with its replies; False if it failed.
+
+    With ``reply`` False the outcome is recorded but no reply is queued.
 
     A bug anywhere in deciding, recording or composing the reply marks the message failed, with
     the traceback, so that the next message is processed; database errors still propagate.
     """
     try:
         with database.session() as session:
-            decision = _decide_in(session, settings, message_pk, now)
+            decision = _decide_in(session, settings, message_pk, now, reply)
     except SQLAlchemyError:
         raise
     except Exception as err:  # noqa: BLE001 - one bad mail must not stop the others
@@ -188,7 +191,7 @@ def _decide_and_record(settings: Settings, database: Database, message_pk: int,
 
 
 def _decide_in(session: Session, settings: Settings, message_pk: int,
-               now: Callable[[], dt.datetime]) -> Decision | None:
+               now: Callable[[], dt.datetime], reply: bool) -> Decision | None:
     """Decide a pending message and add its outcome and replies to the session; None if done."""
     message = session.get_one(Message, message_pk)
     if message.outcome != MessageOutcome.PENDING:
@@ -204,7 +207,8 @@ def _decide_in(session: Session, settings: Settings, message_pk: int,
         error = _describe(err)
 
     records = outcomes.record_decision(session, message, decision, now(), error=error)
-    queue_replies(session, settings, message, mail, decision, records, now())
+    if reply:
+        queue_replies(session, settings, message, mail, decision, records, now())
     return decision
 
 
