@@ -151,20 +151,15 @@ class Mailbox:
 
     def fetch(self, uid: int) -> FetchedMessage:
         """Download one whole message without setting \\Seen (BODY.PEEK[])."""
-        client = self._require_client()
-        with self._errors(f"FETCH UID {uid}"):
-            response = client.fetch([uid], ["BODY.PEEK[]", "INTERNALDATE", "RFC822.SIZE"])
+        return self._fetch_one(uid, b"BODY.PEEK[]", b"BODY[]")
 
-        data = response.get(uid)
-        if data is None:
-            raise MessageNotFound(f"{self!r}: UID {uid} not found")
-        try:
-            raw = data[b"BODY[]"]
-            internal_date = data[b"INTERNALDATE"]
-            size = data[b"RFC822.SIZE"]
-        except KeyError as err:
-            raise MailboxError(f"{self!r}: FETCH UID {uid} response lacks {err}") from err
-        return FetchedMessage(uid, raw, internal_date.astimezone(dt.timezone.utc), size)
+    def fetch_headers(self, uid: int) -> FetchedMessage:
+        """Download only the header of one message (BODY.PEEK[HEADER]), without setting \\Seen.
+
+        For a message too large to fetch whole: its header still names the sender to reply
+        to. ``raw`` ends with the blank line that closes the header (RFC 3501 section 6.4.5).
+        """
+        return self._fetch_one(uid, b"BODY.PEEK[HEADER]", b"BODY[HEADER]")
 
     def fetch_sizes(self, uids: Iterable[int]) -> dict[int, int]:
         """Return RFC822.SIZE for each UID still in the folder."""
@@ -201,6 +196,23 @@ class Mailbox:
                 # in the folder that a mail client has flagged \Deleted.
                 client.expunge()
         logger.debug("%r: copied UID %d to %s and expunged it", self, uid, self.processed_folder)
+
+    def _fetch_one(self, uid: int, section: bytes, response_key: bytes) -> FetchedMessage:
+        client = self._require_client()
+        name = section.decode("ascii")
+        with self._errors(f"FETCH UID {uid} {name}"):
+            response = client.fetch([uid], [section, b"INTERNALDATE", b"RFC822.SIZE"])
+
+        data = response.get(uid)
+        if data is None:
+            raise MessageNotFound(f"{self!r}: UID {uid} not found")
+        try:
+            raw = data[response_key]
+            internal_date = data[b"INTERNALDATE"]
+            size = data[b"RFC822.SIZE"]
+        except KeyError as err:
+            raise MailboxError(f"{self!r}: FETCH UID {uid} response lacks {err}") from err
+        return FetchedMessage(uid, raw, internal_date.astimezone(dt.timezone.utc), size)
 
     def _should_move(self, client: IMAPClient) -> bool:
         offered = client.has_capability("MOVE")
