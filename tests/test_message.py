@@ -1,13 +1,33 @@
 """parse_message on mails built as the township clients write them, and on broken input."""
 
+import base64
 import datetime as dt
+import os
 
+import lxml.html
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.message import IncomingMail, parse_message
-from service.samples.mails import CRLF, MailStyle, build_mail, encoded_word
+from ingest.mailbox import FetchedMessage, Mailbox
+from ingest.message import (
+    MAX_MESSAGE_DEPTH,
+    MAX_PART_DEPTH,
+    TOO_DEEP_REASON,
+    FileProblem,
+    IncomingMail,
+    encode_html,
+    html_body_file,
+    parse_message,
+)
+from service.samples.mails import (
+    CRLF,
+    MailStyle,
+    build_mail,
+    build_mail_with_files,
+    build_single_part_mail,
+    encoded_word,
+)
 from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
 
 XLSX = build_xlsx([SAMPLE_ROWS["valid"]])
@@ -401,3 +421,219 @@ BUILT = build_mail(MailStyle.OUTLOOK_EXPRESS, attachment=b"PK\x03\x04" + bytes(2
 def test_fuzz_corrupted_mail(position, noise):
     raw = BUILT[:position] + noise + BUILT[position + len(noise):]
     assert isinstance(parse_message(raw), IncomingMail)
+
+
+# Forwarded mails, several files, HTML bodies and mails that are the file.
+
+TABLE_HTML = "<p>见下表</p><table><tr><td>乡镇（个）</td><td>村（个）</td></tr><tr><td>1</td><td>12</td></tr></table>"
+
+
+def forwarded_mail(inner: bytes, **options) -> bytes:
+    return build_mail_with_files(forwarded=[inner], subject="转发：水定镇第3周统计表", body="转发", **options)
+
+
+def nested_forwards(levels: int, attachment: bytes = XLSX) -> bytes:
+    raw = build_mail(MailStyle.QQMAIL, attachment=attachment, filename=FILENAME)
+    for _ in range(levels):
+        raw = forwarded_mail(raw)
+    return raw
+
+
+def nested_multiparts(levels: int) -> bytes:
+    head, tail = "", ""
+    for level in range(levels):
+        head += f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n--b{level}\r\n'
+        tail = f"\r\n--b{level}--\r\n" + tail
+    return ("From: shuiding_kx@163.com\r\nSubject: deep\r\n" + head + "Content-Type: text/plain\r\n\r\nhi" + tail).encode()
+
+
+def test_several_attachments_in_order():
+    raw = build_mail_with_files([("第3周.xlsx", XLSX), ("第3周.docx", DOCX), ("活动照片.pdf", b"%PDF-1.4\n")])
+    assert [item.filename for item in parse_message(raw).attachments] == ["第3周.xlsx", "第3周.docx", "活动照片.pdf"]
+
+
+def test_several_attachments_kinds():
+    raw = build_mail_with_files([("第3周.xlsx", XLSX), ("第3周.docx", DOCX)])
+    assert [item.kind for item in parse_message(raw).attachments] == ["xlsx", "docx"]
+
+
+def test_body_html_holds_pasted_table():
+    raw = build_mail_with_files(html=TABLE_HTML)
+    assert "<td>村（个）</td>" in parse_message(raw).body_html
+
+
+def test_body_html_empty_for_plain_mail():
+    assert parse_message(plain_mail()).body_html == ""
+
+
+def test_body_html_gbk_decoded():
+    assert "请查收" in township_mail(MailStyle.FOXMAIL).body_html
+
+
+def test_body_html_leaves_out_forwarded_body():
+    inner = build_mail_with_files(html=TABLE_HTML, subject="水定镇第3周统计表")
+    assert "<table>" not in parse_message(forwarded_mail(inner)).body_html
+
+
+def test_forwarded_attachment_found():
+    raw = forwarded_mail(build_mail(MailStyle.FOXMAIL, attachment=XLSX, filename=FILENAME))
+    assert [item.filename for item in parse_message(raw).attachments] == [FILENAME]
+
+
+def test_forwarded_attachment_bytes():
+    raw = forwarded_mail(build_mail(MailStyle.FOXMAIL, attachment=XLSX, filename=FILENAME))
+    assert parse_message(raw).attachments[0].data == XLSX
+
+
+def test_forwarded_html_table_becomes_file():
+    inner = build_mail_with_files(html=TABLE_HTML, subject="水定镇第3周统计表")
+    names = [item.filename for item in parse_message(forwarded_mail(inner)).attachments]
+    assert names == ["水定镇第3周统计表（正文）.html"]
+
+
+def test_forwarded_html_table_kind():
+    inner = build_mail_with_files(html=TABLE_HTML, subject="水定镇第3周统计表")
+    assert parse_message(forwarded_mail(inner)).attachments[0].kind == "html"
+
+
+def test_forwarded_html_table_readable():
+    inner = build_mail_with_files(html=TABLE_HTML, subject="水定镇第3周统计表")
+    data = parse_message(forwarded_mail(inner)).attachments[0].data
+    assert "村（个）" in lxml.html.fromstring(data).text_content()
+
+
+def test_forwarded_html_without_table_ignored():
+    inner = build_mail_with_files(subject="水定镇第3周统计表")
+    assert parse_message(forwarded_mail(inner)).attachments == []
+
+
+def test_forwarded_subject_slash_removed():
+    inner = build_mail_with_files(html=TABLE_HTML, subject="水定镇/第3周")
+    assert parse_message(forwarded_mail(inner)).attachments[0].filename == "水定镇 第3周（正文）.html"
+
+
+def test_base64_attached_mail_opened():
+    inner = build_mail(MailStyle.FOXMAIL, attachment=XLSX, filename=FILENAME)
+    raw = multipart_mail(
+        "multipart/mixed",
+        "Content-Type: text/plain; charset=UTF-8\r\n\r\n转发",
+        "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(inner).decode("ascii"),
+    )
+    assert [item.filename for item in parse_message(raw).attachments] == [FILENAME]
+
+
+def test_forwards_within_depth_read():
+    mail = parse_message(nested_forwards(MAX_MESSAGE_DEPTH))
+    assert [item.filename for item in mail.attachments] == [FILENAME]
+
+
+def test_forwards_within_depth_no_problem():
+    assert parse_message(nested_forwards(MAX_MESSAGE_DEPTH)).problems == []
+
+
+def test_forwards_beyond_depth_skipped():
+    assert parse_message(nested_forwards(MAX_MESSAGE_DEPTH + 1)).attachments == []
+
+
+def test_forwards_beyond_depth_problem():
+    mail = parse_message(nested_forwards(MAX_MESSAGE_DEPTH + 1))
+    assert mail.problems == [FileProblem("转发的邮件", TOO_DEEP_REASON)]
+
+
+def test_max_depth_argument():
+    assert parse_message(nested_forwards(2), max_depth=1).attachments == []
+
+
+def test_too_many_mime_levels_problem():
+    mail = parse_message(nested_multiparts(MAX_PART_DEPTH + 5))
+    assert mail.problems == [FileProblem("转发的邮件", TOO_DEEP_REASON)]
+
+
+def test_mime_levels_within_cap_read():
+    assert parse_message(nested_multiparts(MAX_PART_DEPTH - 1)).body_text == "hi"
+
+
+def test_parser_recursion_limit_keeps_sender():
+    # Python 3.11's parser raises RecursionError near 1000 levels.
+    assert parse_message(nested_multiparts(1500)).sender == "shuiding_kx@163.com"
+
+
+def test_parser_recursion_limit_problem():
+    assert parse_message(nested_multiparts(1500)).problems == [FileProblem("转发的邮件", TOO_DEEP_REASON)]
+
+
+def test_single_part_mail_is_file():
+    mail = parse_message(build_single_part_mail(XLSX, FILENAME))
+    assert [item.filename for item in mail.attachments] == [FILENAME]
+
+
+def test_single_part_mail_bytes():
+    assert parse_message(build_single_part_mail(XLSX, FILENAME)).attachments[0].data == XLSX
+
+
+def test_single_part_mail_no_body_text():
+    assert parse_message(build_single_part_mail(XLSX, FILENAME)).body_text == ""
+
+
+def test_single_part_nameless_octet_stream():
+    mail = parse_message(build_single_part_mail(XLSX, None, content_type="application/octet-stream"))
+    assert [item.filename for item in mail.attachments] == ["未命名附件.xlsx"]
+
+
+def test_single_part_file_labelled_text():
+    mail = parse_message(build_single_part_mail(DOCX, None, content_type="text/plain"))
+    assert [item.kind for item in mail.attachments] == ["docx"]
+
+
+def test_single_part_text_not_attachment():
+    assert parse_message(plain_mail(body="水定镇第3周")).attachments == []
+
+
+def test_encode_html_overrides_old_charset():
+    html = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312"></head><body>水定镇</body></html>'
+    assert lxml.html.fromstring(encode_html(html)).text_content() == "水定镇"
+
+
+def test_html_body_file_none_without_table():
+    assert html_body_file("水定镇", "<p>见附件</p>") is None
+
+
+# Headers of a mail too large to fetch, from a private Dovecot.
+
+def big_mail() -> bytes:
+    return build_mail(MailStyle.WEBMAIL_163, attachment=os.urandom(300_000), filename="活动照片.jpg",
+                      subject=SUBJECT, sender=SENDER)
+
+
+def fetched_headers(imap_account) -> FetchedMessage:
+    imap_account.append(big_mail())
+    with Mailbox(imap_account.host, imap_account.port, "none", imap_account.username,
+                 imap_account.password) as box:
+        return box.fetch_headers(box.list_uids()[0])
+
+
+@pytest.mark.dovecot
+def test_fetch_headers_leaves_out_body(imap_account):
+    assert len(fetched_headers(imap_account).raw) < 3000
+
+
+@pytest.mark.dovecot
+def test_fetch_headers_size_is_whole_mail(imap_account):
+    assert fetched_headers(imap_account).size == len(big_mail())
+
+
+@pytest.mark.dovecot
+def test_fetch_headers_parse_sender(imap_account):
+    assert parse_message(fetched_headers(imap_account).raw).sender == SENDER
+
+
+@pytest.mark.dovecot
+def test_fetch_headers_parse_subject(imap_account):
+    assert parse_message(fetched_headers(imap_account).raw).subject == SUBJECT
+
+
+@pytest.mark.dovecot
+def test_fetch_headers_keeps_unseen(imap_account):
+    fetched_headers(imap_account)
+    assert b"\\Seen" not in imap_account.flags()[imap_account.uids()[0]]
