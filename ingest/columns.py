@@ -43,6 +43,12 @@ _GROUPS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile("合计|本周"), 6),
 )
 
+# Words of the form's header rows, also of its extra columns.
+_HEADER_WORDS = ("场次", "人次", "累计", "合计", "备注", "活动", "乡镇", "村", "序号", "单位", "科技人员")
+
+# A label of the 填报 line with its colon, after NFKC: "填报乡镇(单位):", "联系电话:".
+_FILL_LABEL = re.compile(r"(?:填报|填表|联系|电话|日期|时间).{0,8}:")
+
 _SESSIONS = "场次"
 _ATTENDANCE = "人次"
 
@@ -119,6 +125,25 @@ def _is_number(value: object) -> bool:
     if isinstance(value, bool):
         return False
     return isinstance(value, int | float) or compact(value).isdigit()
+
+
+def header_top(rows: list[list[Cell]], bottom: int) -> int:
+    """Return the index of the first header row of the table whose header ends at ``rows[bottom]``.
+
+    A header row has two or more cells, one of them with a header word, and no label of the 填报
+    line ("填报人：", "联系电话："), so neither the 填报 line nor the title is part of the header.
+    """
+    top = bottom
+    while top > max(0, bottom - HEADER_DEPTH + 1) and _is_header_text_row(rows[top - 1]):
+        top -= 1
+    return top
+
+
+def _is_header_text_row(row: list[Cell]) -> bool:
+    texts = [text for cell in row if (text := compact(cell.value))]
+    if len(texts) < 2 or any(_FILL_LABEL.search(text) for text in texts):
+        return False
+    return any(word in text for text in texts for word in _HEADER_WORDS)
 
 
 def header_columns(rows: list[list[Cell]], bottom: int) -> ColumnMap | None:

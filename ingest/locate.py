@@ -20,6 +20,7 @@ from ingest.columns import (
     compact,
     has_header_words,
     header_columns,
+    header_top,
     is_header_row,
     numbering_positions,
 )
@@ -70,6 +71,7 @@ class _Layout:
     """The position of one table in its grid: its columns, its last header row and first data row."""
 
     columns: ColumnMap
+    top: int
     anchor: int
     data_start: int
 
@@ -100,8 +102,8 @@ def _tables_in(grid: Grid) -> Iterator[WeeklyTable]:
     spans = list(_spans(grid))
     for number, span in enumerate(spans):
         previous_end = spans[number - 1].end if number else 0
-        next_anchor = spans[number + 1].layout.anchor if number + 1 < len(spans) else None
-        yield _table(grid, span, previous_end, next_anchor)
+        next_top = spans[number + 1].layout.top if number + 1 < len(spans) else None
+        yield _table(grid, span, previous_end, next_top)
 
 
 def _spans(grid: Grid) -> Iterator[_Span]:
@@ -135,7 +137,7 @@ def _layout_at(rows: list[list[Cell]], index: int) -> _Layout | None:
     columns = header_columns(rows, index)
     if columns is None:
         return None
-    return _Layout(columns=columns, anchor=index, data_start=index + 1)
+    return _Layout(columns=columns, top=header_top(rows, index), anchor=index, data_start=index + 1)
 
 
 def _numbered_layout(rows: list[list[Cell]], index: int, numbering: dict[int, int]) -> _Layout:
@@ -144,14 +146,15 @@ def _numbered_layout(rows: list[list[Cell]], index: int, numbering: dict[int, in
     A clerk who adds a column sometimes renumbers the whole row from 1, so that 2 stands over
     村（个）; the words under which the clerk typed the values are then the better guide.
     """
+    top = header_top(rows, index - 1) if index else index
     words = header_columns(rows, index - 1) if index else None
     if words is not None and words.positions != numbering:
         logger.info("locate: numbering row %d disagrees with the header words; the words are used", index + 1)
-        return _Layout(columns=words, anchor=index, data_start=index + 1)
+        return _Layout(columns=words, top=top, anchor=index, data_start=index + 1)
 
     remark = words.remark if words is not None else _remark_position(rows[max(0, index - HEADER_DEPTH) : index])
     columns = ColumnMap(positions=numbering, remark=remark)
-    return _Layout(columns=columns, anchor=index, data_start=index + 1)
+    return _Layout(columns=columns, top=top, anchor=index, data_start=index + 1)
 
 
 def _remark_position(header_rows: list[list[Cell]]) -> int | None:
@@ -254,15 +257,12 @@ def _cell_at(row: list[Cell], position: int, row_ref: str) -> Cell:
     return Cell(value=None, ref=row_ref)
 
 
-def _table(grid: Grid, span: _Span, previous_end: int, next_anchor: int | None) -> WeeklyTable:
+def _table(grid: Grid, span: _Span, previous_end: int, next_top: int | None) -> WeeklyTable:
     """Build the table with the 填报 line and the week read from the text around it."""
-    anchor = span.layout.anchor
-    above = [*grid.text_above, *_lines(grid.rows[:anchor])]
-    own_above = [*(grid.text_above if previous_end == 0 else []), *_lines(grid.rows[previous_end:anchor])]
-
-    # The next table's 填报 line sits in the rows just above its header, not under this table.
-    below_end = len(grid.rows) if next_anchor is None else max(span.end, next_anchor - HEADER_DEPTH)
-    below = [*_lines(grid.rows[span.end : below_end]), *(grid.text_below if next_anchor is None else [])]
+    top = span.layout.top
+    above = [*grid.text_above, *_lines(grid.rows[:top])]
+    own_above = [*(grid.text_above if previous_end == 0 else []), *_lines(grid.rows[previous_end:top])]
+    below = _lines_below(grid, span.end, next_top)
 
     return WeeklyTable(
         source=grid.name,
@@ -300,6 +300,20 @@ def _labelled_values(line: str) -> dict[str, str]:
         if not _PLACEHOLDER.fullmatch(value):
             values.setdefault(match.lastgroup, value)
     return values
+
+
+def _lines_below(grid: Grid, end: int, next_top: int | None) -> list[str]:
+    """Return the lines under the table, up to the title or header of the next table."""
+    if next_top is None:
+        return [*_lines(grid.rows[end:]), *grid.text_below]
+
+    rows = grid.rows[end:next_top]
+    title = next((number for number, row in enumerate(rows) if _has_title_word(row)), len(rows))
+    return _lines(rows[:title])
+
+
+def _has_title_word(row: list[Cell]) -> bool:
+    return any(word in compact(cell.value) for cell in row for word in _TITLE_WORDS)
 
 
 def _week_hint(lines_above: list[str], grid_name: str) -> int | None:
