@@ -160,6 +160,31 @@ def messages(app: AppContext, outcomes: tuple[str, ...]) -> None:
     click.echo(messages_as_text(database, list(outcomes), app.settings().campaign.timezone))
 
 
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="路径...")
+@click.option("--reply", is_flag=True,
+              help="给导入邮件的发件人回复（放入发送队列）。默认不回复，以免给往期的发件人发信。")
+@click.pass_obj
+def import_mails(app: AppContext, paths: tuple[Path, ...], reply: bool) -> None:
+    """导入已保存的邮件：.eml 文件（或存放 .eml 文件的目录）、mbox 文件或 Maildir 目录。
+
+    每封邮件按收信流程读取、校验并保存；同一封邮件再次导入不会改变任何数据。
+    """
+    from service.importer import ImportSourceError, format_summary, import_paths
+
+    settings = app.settings(require_secrets=False)
+    database = app.database(require_secrets=False)
+
+    def progress(sources):
+        return click.progressbar(sources, label="正在导入邮件", file=sys.stderr)
+
+    try:
+        summary = import_paths(settings, database, app.clock, paths, reply=reply, progress=progress)
+    except ImportSourceError as err:
+        raise UserError(str(err)) from err
+    click.echo(format_summary(summary))
+
+
 @main.group()
 def db() -> None:
     """数据库维护。"""
