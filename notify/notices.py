@@ -48,6 +48,8 @@ class ReportNotice:
     campaign_name: str = "科技之冬"
     duplicate: bool = False
     tz: ZoneInfo = BEIJING
+    # Other attachments of the same mail that held no weekly table and were not read further.
+    ignored_files: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -347,3 +347,14 @@ def test_render_custom_template_dir(tmp_path):
 
     assert rendered.subject == "自定义：new_clerk@example.test"
     assert rendered.html == "<p>&lt;原因&gt;</p>"
+
+
+def test_receipt_lists_ignored_files():
+    rendered = render_notice(receipt(ignored_files=["照片1.jpg", "说明.pdf"]))
+    assert "未予处理：照片1.jpg、说明.pdf" in rendered.text
+    assert "照片1.jpg、说明.pdf" in rendered.html
+
+
+def test_rejection_lists_ignored_files():
+    rendered = render_notice(rejection([SAMPLE_ROWS["r1_broken"]], ignored_files=["照片1.jpg"]))
+    assert "未予处理：照片1.jpg" in rendered.text
