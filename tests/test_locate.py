@@ -9,7 +9,20 @@ from ingest.locate import locate_tables
 from ingest.readers.docx import read_docx
 from ingest.readers.xlsx import read_xlsx
 from ingest.table import Cell, Grid
-from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
+from service.samples.tables import (
+    NOTICE,
+    SAMPLE_ROWS,
+    TITLE,
+    Form,
+    HeaderStyle,
+    Layout,
+    Numbering,
+    WordWrapping,
+    build_demand_docx,
+    build_docx,
+    build_workbook,
+    build_xlsx,
+)
 
 DAY = dt.date(2023, 12, 22)
 
@@ -233,3 +246,308 @@ def test_locate_no_grids_reason():
     with pytest.raises(TableNotFound) as caught:
         locate_tables([])
     assert "附件二" in caught.value.reason
+
+
+# --- layouts of clerks' copies ----------------------------------------------------------------
+
+VALID = SAMPLE_ROWS["valid"]
+BLANKS = SAMPLE_ROWS["blanks"]
+LEADING = ("序号", "填报单位")
+
+
+def _values(row):
+    return [row.cells[column].value for column in range(2, 21)]
+
+
+def _layout_table(layout, rows=(VALID,), builder=build_xlsx, **options):
+    reader = read_xlsx if builder is build_xlsx else read_docx
+    return locate_tables(reader(builder(list(rows), layout=layout, **options)))[0]
+
+
+def test_layout_leading_columns_ref():
+    table = _layout_table(Layout(leading=LEADING))
+    assert table.rows[0].cells[2].ref == "Sheet1!C8"
+
+
+def test_layout_leading_columns_values():
+    table = _layout_table(Layout(leading=LEADING))
+    assert _values(table.rows[0]) == list(VALID)
+
+
+def test_layout_leading_columns_unit():
+    # The extra column 填报单位 in the header is not the 填报 line.
+    assert _layout_table(Layout(leading=LEADING)).header.unit_text == "水定镇"
+
+
+def test_layout_leading_columns_docx():
+    table = _layout_table(Layout(leading=LEADING), builder=build_docx)
+    assert table.rows[0].cells[2].ref == "表格1第6行第3列"
+
+
+def test_layout_trailing_column_remark():
+    table = _layout_table(Layout(trailing=("填报单位",)), rows=[(*VALID, "含线上活动")])
+    assert table.rows[0].remark == "含线上活动"
+
+
+def test_layout_trailing_column_last_value():
+    table = _layout_table(Layout(trailing=("填报单位",)))
+    assert table.rows[0].cells[20].ref == "Sheet1!S8"
+
+
+def test_layout_numbering_from_one():
+    table = _layout_table(Layout(leading=LEADING, numbering=Numbering.FROM_ONE))
+    assert table.rows[0].cells[2].ref == "Sheet1!C8"
+
+
+def test_layout_renumbered_row_uses_words():
+    # The clerk numbered the form's columns 1..19 and 备注 20; the header words decide.
+    table = _layout_table(Layout(numbering=Numbering.SHIFTED))
+    assert table.rows[0].cells[2].ref == "Sheet1!A8"
+
+
+def test_layout_renumbered_row_remark():
+    table = _layout_table(Layout(numbering=Numbering.SHIFTED), rows=[(*VALID, "含线上活动")])
+    assert table.rows[0].remark == "含线上活动"
+
+
+def test_layout_no_numbering_first_row():
+    table = _layout_table(Layout(numbering=Numbering.NONE))
+    assert table.rows[0].ref == "Sheet1第7行"
+
+
+def test_layout_no_numbering_values():
+    table = _layout_table(Layout(numbering=Numbering.NONE))
+    assert _values(table.rows[0]) == list(VALID)
+
+
+def test_layout_no_numbering_remark():
+    table = _layout_table(Layout(numbering=Numbering.NONE), rows=[(*VALID, "含线上活动")])
+    assert table.rows[0].remark == "含线上活动"
+
+
+def test_layout_no_numbering_leading():
+    table = _layout_table(Layout(leading=LEADING, numbering=Numbering.NONE))
+    assert table.rows[0].cells[2].ref == "Sheet1!C7"
+
+
+def test_layout_no_numbering_docx():
+    table = _layout_table(Layout(numbering=Numbering.NONE), builder=build_docx)
+    assert table.rows[0].cells[20].value == "56"
+
+
+def test_layout_flat_header_no_numbering():
+    table = _layout_table(Layout(header=HeaderStyle.FLAT, numbering=Numbering.NONE, leading=("序号",)))
+    assert table.rows[0].cells[2].ref == "Sheet1!B4"
+
+
+def test_layout_flat_header_docx():
+    table = _layout_table(Layout(header=HeaderStyle.FLAT, numbering=Numbering.NONE), builder=build_docx)
+    assert _values(table.rows[0]) == [str(value) for value in VALID]
+
+
+def test_layout_notice_and_origin():
+    table = _layout_table(Layout(notice=NOTICE, origin=(4, 3)))
+    assert table.rows[0].cells[2].ref == "Sheet1!C13"
+
+
+def test_layout_notice_fill_line():
+    table = _layout_table(Layout(notice=NOTICE, origin=(4, 3)), reporter="马晓东")
+    assert table.header.reporter == "马晓东"
+
+
+def test_layout_two_rows_read():
+    table = _layout_table(Layout(leading=LEADING, numbering=Numbering.NONE), rows=[VALID, BLANKS])
+    assert [row.index for row in table.rows] == [1, 2]
+
+
+# --- 合计 rows ----------------------------------------------------------------------------------
+
+
+def test_total_not_a_data_row():
+    table = _layout_table(Layout(leading=("序号",), total=True), rows=[VALID, BLANKS])
+    assert len(table.rows) == 2
+
+
+def test_total_found():
+    table = _layout_table(Layout(leading=("序号",), total=True), rows=[VALID, BLANKS])
+    assert table.total.ref == "Sheet1第13行"
+
+
+def test_total_index_zero():
+    table = _layout_table(Layout(leading=("序号",), total=True), rows=[VALID, BLANKS])
+    assert table.total.index == 0
+
+
+def test_total_values():
+    table = _layout_table(Layout(leading=("序号",), total=True), rows=[VALID, BLANKS])
+    assert table.total.cells[7].value == 892 + 618
+
+
+def test_total_label_in_column_two():
+    # Without extra columns the clerk writes 合计 where column 2 would be.
+    table = _layout_table(Layout(total=True), rows=[VALID, BLANKS])
+    assert 2 not in table.total.cells
+
+
+def test_total_docx():
+    table = _layout_table(Layout(total=True), rows=[VALID, BLANKS], builder=build_docx)
+    assert table.total.cells[20].value == str(56 + 64)
+
+
+def test_total_only_row_is_data():
+    grid = _grid([HEADER_ROW, NUMBERING_ROW, ["合计", *VALID[1:]]])
+    assert len(locate_tables([grid])[0].rows) == 1
+
+
+def test_total_only_row_no_total():
+    grid = _grid([HEADER_ROW, NUMBERING_ROW, ["合计", *VALID[1:]]])
+    assert locate_tables([grid])[0].total is None
+
+
+def test_total_above_data_rows():
+    grid = _grid([HEADER_ROW, ["序号", *NUMBERING_ROW], ["合计", *VALID], [1, *VALID]])
+    assert locate_tables([grid])[0].total.ref == "表第3行"
+
+
+def test_no_total_by_default():
+    assert _layout_table(Layout()).total is None
+
+
+# --- filler rows and values as written --------------------------------------------------------
+
+
+def test_crossed_out_rows_skipped():
+    table = _layout_table(Layout(), rows=[VALID, ["/"] * 19, ["—"] * 19])
+    assert len(table.rows) == 1
+
+
+def test_crossed_out_only_row_read():
+    table = _layout_table(Layout(), rows=[["/"] * 19, ["/"] * 19])
+    assert table.rows[0].ref == "Sheet1第8行"
+
+
+def test_values_as_written_docx():
+    table = _layout_table(Layout(), rows=[SAMPLE_ROWS["as_written"]], builder=build_docx)
+    assert table.rows[0].cells[5].value == "2,385人次"
+
+
+# --- several tables and weeks ------------------------------------------------------------------
+
+
+def _two_sheets():
+    return build_workbook({
+        "第2周": [Form([VALID], date_text="2023年12月15日")],
+        "第3周": [Form([BLANKS])],
+    })
+
+
+def test_sheets_each_table():
+    assert [table.source for table in locate_tables(read_xlsx(_two_sheets()))] == ["第2周", "第3周"]
+
+
+def test_sheets_week_hints():
+    assert [table.week_hint for table in locate_tables(read_xlsx(_two_sheets()))] == [2, 3]
+
+
+def test_sheets_own_fill_dates():
+    dates = [table.header.fill_date for table in locate_tables(read_xlsx(_two_sheets()))]
+    assert dates == [dt.date(2023, 12, 15), DAY]
+
+
+def _stacked_forms():
+    return build_workbook({
+        "Sheet1": [
+            Form([VALID], title=f"{TITLE}（第2周）", date_text="2023年12月15日"),
+            Form([BLANKS, VALID], unit="惠远镇", title=f"{TITLE}（第3周）", layout=Layout(origin=(3, 1))),
+        ],
+    })
+
+
+def test_stacked_forms_found():
+    assert len(locate_tables(read_xlsx(_stacked_forms()))) == 2
+
+
+def test_stacked_forms_rows_apart():
+    first, second = locate_tables(read_xlsx(_stacked_forms()))
+    assert (len(first.rows), len(second.rows)) == (1, 2)
+
+
+def test_stacked_forms_week_hints():
+    assert [table.week_hint for table in locate_tables(read_xlsx(_stacked_forms()))] == [2, 3]
+
+
+def test_stacked_forms_units():
+    units = [table.header.unit_text for table in locate_tables(read_xlsx(_stacked_forms()))]
+    assert units == ["水定镇", "惠远镇"]
+
+
+def test_stacked_forms_first_date():
+    assert locate_tables(read_xlsx(_stacked_forms()))[0].header.fill_date == dt.date(2023, 12, 15)
+
+
+def test_week_hint_absent():
+    assert _xlsx_table([VALID]).week_hint is None
+
+
+def test_week_hint_docx_title():
+    table = _docx_table([VALID], title=f"{TITLE}（第三周）")
+    assert table.week_hint == 3
+
+
+# --- Word files around the table ----------------------------------------------------------------
+
+
+def test_word_layout_tables_source():
+    table = _docx_table([VALID], wrapping=WordWrapping.LAYOUT_TABLES)
+    assert table.source == "表格2"
+
+
+def test_word_layout_tables_unit():
+    table = _docx_table([VALID], unit="清水河镇", wrapping=WordWrapping.LAYOUT_TABLES)
+    assert table.header.unit_text == "清水河镇"
+
+
+def test_word_layout_tables_date():
+    table = _docx_table([VALID], wrapping=WordWrapping.LAYOUT_TABLES)
+    assert table.header.fill_date == DAY
+
+
+def test_word_nested_source():
+    table = _docx_table([VALID], wrapping=WordWrapping.NESTED)
+    assert table.source == "表格1中的表格1"
+
+
+def test_word_nested_values():
+    table = _docx_table([VALID], wrapping=WordWrapping.NESTED)
+    assert _values(table.rows[0]) == [str(value) for value in VALID]
+
+
+def test_word_nested_reporter():
+    table = _docx_table([VALID], reporter="赵喆", wrapping=WordWrapping.NESTED)
+    assert table.header.reporter == "赵喆"
+
+
+def test_demand_form_not_weekly():
+    with pytest.raises(TableNotFound):
+        locate_tables(read_docx(build_demand_docx([("农技专家2名", "种植户", "12月", "线下", "果树冬剪", "挂图")])))
+
+
+# --- numbering rows as typed ------------------------------------------------------------------
+
+
+def test_numbering_in_brackets():
+    grid = _grid([HEADER_ROW, [f"({number})" for number in NUMBERING_ROW], list(VALID)])
+    assert len(locate_tables([grid])[0].rows) == 1
+
+
+def test_numbering_with_gaps():
+    # A Word number merged over two grid columns leaves a blank position after it.
+    spread = [value for number in NUMBERING_ROW for value in (number, None)]
+    data = [value for number in VALID for value in (number, None)]
+    grid = _grid([HEADER_ROW, spread, data])
+    assert _values(locate_tables([grid])[0].rows[0]) == list(VALID)
+
+
+def test_next_title_ends_rows():
+    grid = _grid([HEADER_ROW, NUMBERING_ROW, list(VALID), [TITLE], HEADER_ROW, NUMBERING_ROW, list(BLANKS)])
+    assert [len(table.rows) for table in locate_tables([grid])] == [1, 1]

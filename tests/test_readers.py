@@ -8,13 +8,15 @@ import zipfile
 import openpyxl
 import pytest
 from docx import Document
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
 from openpyxl.styles import Font
 
 from ingest.errors import UnreadableFile
 from ingest.readers import read_grids
 from ingest.readers.docx import read_docx
 from ingest.readers.xlsx import read_xlsx
-from service.samples.tables import SAMPLE_ROWS, TITLE, build_docx, build_xlsx
+from service.samples.tables import SAMPLE_ROWS, TITLE, WordWrapping, build_docx, build_xlsx
 
 
 def _values(row):
@@ -265,6 +267,103 @@ def test_docx_reader_no_tables():
     document = Document()
     document.add_paragraph("只有文字")
     assert read_docx(_save_document(document)) == []
+
+
+def test_docx_reader_layout_table_text_above():
+    grids = read_docx(build_docx([SAMPLE_ROWS["valid"]], unit="清水河镇", wrapping=WordWrapping.LAYOUT_TABLES))
+    assert grids[1].text_above[-1].startswith("填报乡镇（单位）：清水河镇  填报人：李明")
+
+
+def test_docx_reader_layout_table_title_kept():
+    grids = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.LAYOUT_TABLES))
+    assert grids[1].text_above[:2] == ["附件二", TITLE]
+
+
+def test_docx_reader_signature_table_below():
+    grids = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.LAYOUT_TABLES))
+    assert grids[1].text_below[0] == "单位负责人：  审核人：  填表人：李明"
+
+
+def test_docx_reader_large_table_not_context():
+    document = Document()
+    document.add_table(rows=4, cols=1).cell(0, 0).text = "上一表"
+    document.add_paragraph("两表之间")
+    document.add_table(rows=1, cols=1)
+    assert read_docx(_save_document(document))[1].text_above == ["两表之间"]
+
+
+def test_docx_reader_nested_grid_names():
+    grids = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.NESTED))
+    assert [grid.name for grid in grids] == ["表格1", "表格1中的表格1"]
+
+
+def test_docx_reader_nested_values():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.NESTED))[1]
+    assert _values(grid.rows[5])[:19] == [str(value) for value in SAMPLE_ROWS["valid"]]
+
+
+def test_docx_reader_nested_ref():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.NESTED))[1]
+    assert grid.rows[5][4].ref == "表格1中的表格1第6行第5列"
+
+
+def test_docx_reader_nested_text_above():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.NESTED))[1]
+    assert grid.text_above[:2] == ["附件二", TITLE]
+
+
+def test_docx_reader_nested_text_below():
+    grid = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.NESTED))[1]
+    assert grid.text_below[0].startswith("填表说明")
+
+
+def test_docx_reader_outer_cell_without_nested_text():
+    outer = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.NESTED))[0]
+    assert "填表说明" in outer.rows[0][0].value and "410" not in outer.rows[0][0].value
+
+
+def test_docx_reader_nested_in_two_cells():
+    document = Document()
+    outer = document.add_table(rows=2, cols=1)
+    outer.cell(0, 0).add_table(rows=1, cols=1).cell(0, 0).text = "甲"
+    outer.cell(1, 0).add_table(rows=1, cols=1).cell(0, 0).text = "乙"
+    names = [grid.name for grid in read_docx(_save_document(document))]
+    assert names == ["表格1", "表格1中的表格1", "表格1中的表格2"]
+
+
+def test_docx_reader_nested_row_text_above():
+    document = Document()
+    outer = document.add_table(rows=2, cols=1)
+    outer.cell(0, 0).text = "填报单位：水定镇"
+    outer.cell(1, 0).add_table(rows=1, cols=1)
+    assert read_docx(_save_document(document))[1].text_above == ["填报单位：水定镇"]
+
+
+def test_docx_reader_deep_nesting_bounded():
+    document = Document()
+    cell = document.add_table(rows=1, cols=1).cell(0, 0)
+    for _ in range(8):
+        cell = cell.add_table(rows=1, cols=1).cell(0, 0)
+    assert len(read_docx(_save_document(document))) == 5
+
+
+def _legacy_horizontal_merge(cell, value: str | None) -> None:
+    """Mark the cell as a Word 2003 horizontal merge: restart for a value, else continue."""
+    merge = OxmlElement("w:hMerge")
+    if value is not None:
+        merge.set(qn("w:val"), "restart")
+    cell._tc.get_or_add_tcPr().append(merge)
+
+
+def test_docx_reader_legacy_hmerge_once():
+    document = Document()
+    table = document.add_table(rows=1, cols=3)
+    for cell, text in zip(table.rows[0].cells, ("累计", "累计", "备注")):
+        cell.text = text
+    _legacy_horizontal_merge(table.cell(0, 0), "累计")
+    _legacy_horizontal_merge(table.cell(0, 1), None)
+    grid = read_docx(_save_document(document))[0]
+    assert _values(grid.rows[0]) == ["累计", None, "备注"]
 
 
 def test_docx_reader_damaged():

@@ -6,7 +6,7 @@ from ingest.checkfile import check_file, format_report
 from ingest.errors import UnreadableFile
 from ingest.rules import RULES, check_table
 from ingest.table import RuleId, WeeklyTable, ReportHeader
-from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
+from service.samples.tables import SAMPLE_ROWS, Layout, build_docx, build_xlsx
 
 
 def _check_xlsx(rows, first_week=False, **options):
@@ -189,6 +189,116 @@ def test_order_by_rule_then_row():
         (RuleId.R2, 1),
         (RuleId.R5, 1),
     ]
+
+
+# --- T1: the 合计 row -----------------------------------------------------------------------------
+
+TWO_ROWS = [SAMPLE_ROWS["valid"], SAMPLE_ROWS["blanks"]]
+SUMS = [a + (b or 0) for a, b in zip(SAMPLE_ROWS["valid"], SAMPLE_ROWS["blanks"])]
+
+
+def _check_total(total, rows=TWO_ROWS):
+    return _check_xlsx(rows, layout=Layout(leading=("序号",), total=total))
+
+
+def _sums(**changes):
+    values = list(SUMS)
+    for name, value in changes.items():
+        values[int(name[1:]) - 2] = value
+    return values
+
+
+def test_t1_matching_total_accepted():
+    assert _check_total(True).accepted
+
+
+def test_t1_total_not_counted():
+    assert _check_total(True).totals()[7] == 892 + 618
+
+
+def test_t1_values_exclude_total():
+    assert len(_check_total(True).values) == 2
+
+
+def test_t1_wrong_total():
+    assert _rules(_check_total(_sums(c7=1500))) == [RuleId.T1]
+
+
+def test_t1_cell():
+    assert _check_total(_sums(c7=1500)).violations[0].cell == "Sheet1!G13"
+
+
+def test_t1_row_zero():
+    assert _check_total(_sums(c7=1500)).violations[0].row == 0
+
+
+def test_t1_found():
+    assert _check_total(_sums(c7=1500)).violations[0].found == {7: 1500}
+
+
+def test_t1_expected():
+    assert _check_total(_sums(c7=1500)).violations[0].expected == "应等于1510，即上面2行数据7栏之和"
+
+
+def test_t1_one_per_column():
+    assert len(_check_total(_sums(c4=1, c5=2)).violations) == 2
+
+
+def test_t1_blank_total_cell():
+    assert _check_total(_sums(c20=None)).violations[0].found == {20: 0}
+
+
+def test_t1_skips_unreadable_column():
+    rows = [_with("valid", c9="三场"), SAMPLE_ROWS["blanks"]]
+    assert _rules(_check_total(_sums(), rows=rows)) == [RuleId.V1]
+
+
+def test_t1_unreadable_total_cell():
+    assert _rules(_check_total(_sums(c9="很多"))) == [RuleId.V1]
+
+
+def test_t1_unreadable_total_row_zero():
+    assert _check_total(_sums(c9="很多")).violations[0].row == 0
+
+
+def test_t1_label_column_skipped():
+    # The label 合计 sits where column 2 would be and is not a value.
+    report = _check_xlsx(TWO_ROWS, layout=Layout(total=True))
+    assert report.accepted
+
+
+def test_t1_after_other_rules():
+    rows = [SAMPLE_ROWS["r1_broken"], SAMPLE_ROWS["valid"]]
+    sums = [a + b for a, b in zip(*rows)]
+    sums[0] = 9
+    assert _rules(_check_total(sums, rows=rows)) == [RuleId.R1, RuleId.T1]
+
+
+# --- values as clerks write them ------------------------------------------------------------------
+
+
+def test_values_as_written_accepted():
+    report = check_file(build_docx([SAMPLE_ROWS["as_written"]]), "周报.docx")[0]
+    assert report.accepted
+
+
+def test_values_as_written_converted():
+    report = check_file(build_docx([SAMPLE_ROWS["as_written"]]), "周报.docx")[0]
+    assert [report.values[0][column] for column in range(2, 21)] == list(SAMPLE_ROWS["valid"])
+
+
+def test_values_dashes_zero():
+    assert _check_xlsx([SAMPLE_ROWS["dashes"]]).values[0][16] == 0
+
+
+def test_values_dashes_accepted():
+    assert _check_xlsx([SAMPLE_ROWS["dashes"]]).accepted
+
+
+@pytest.mark.parametrize("bad", ["-2", "1.5", "1/2", "若干"])
+def test_values_bad_names_cell(bad):
+    report = check_file(build_docx([_with("valid", c10=bad)]), "周报.docx")[0]
+    assert report.violations[-1].cell == "表格1第6行第9列"
 
 
 # --- catalogue ------------------------------------------------------------------------------
