@@ -9,6 +9,8 @@ import zipfile
 import zlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.containers import (
     DAMAGED_ZIP_REASON,
@@ -368,3 +370,19 @@ def test_mail_with_zip_end_to_end():
     mail = parse_message(build_mail(MailStyle.ANDROID, attachment=zipped, filename="第3周.zip"))
     files, _ = expand_files(mail.attachments)
     assert locate_tables(read_grids(files[0].data, files[0].kind))[0].rows[0].cells[7].value == 892
+
+
+NESTED = build_zip([
+    (TABLE_NAME, XLSX),
+    ("内.zip", build_zip([("表.docx", DOCX)], names=ZipNames.GBK)),
+    ("原邮件.eml", build_mail(MailStyle.FOXMAIL, attachment=build_zip([("a.csv", b"1,2")]), filename="a.zip")),
+], names=ZipNames.GBK)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(NESTED) - 1), st.binary(min_size=1, max_size=16))
+def test_fuzz_corrupted_zip(position, noise):
+    data = NESTED[:position] + noise + NESTED[position + len(noise):]
+    files, found = expand_files([Attachment("a.zip", data, "application/zip", "zip")])
+    # Every corrupted archive still yields files to read or a reason for the reply.
+    assert files or found
