@@ -1,55 +1,76 @@
-"""Reading of .xlsx workbooks into grids of cells.
+"""Reading of .xlsx and .xlsm workbooks into grids of cells.
 
 The workbook is opened in openpyxl's read-only mode, which streams each sheet's XML, so a sheet
 whose used range runs to row 1,048,576 costs time but not a cell object per empty position.
+Macros in an .xlsm are never loaded or run, only the cell values are read.
 Read-only mode does not expose merged ranges. Excel keeps only the top-left value when cells are
 merged, so the covered cells read as blanks. NOTE: a file that stores values in covered cells
 (written by some other tool) would have them read as separate cells.
+
+Files saved by WPS and other programs need three corrections, each made here. The sheet's
+``dimension`` element can be wrong, and read-only mode would trust it. openpyxl does not know the
+Chinese built-in date formats. Formulas written by programs other than Excel and WPS can lack
+their cached results.
 """
 
 import io
 import logging
 import warnings
 import zipfile
+import zlib
 
 import openpyxl
+from defusedxml.ElementTree import ParseError
 from openpyxl.utils import get_column_letter
 
 from ingest.errors import UnreadableFile
-from ingest.table import Cell, Grid
+from ingest.readers.formulas import compute_formulas
+from ingest.readers.ooxml import check_package, sheet_parts, uncached_formulas
+from ingest.readers.rows import RowCollector
+from ingest.table import Grid
 
 logger = logging.getLogger(__name__)
 
-_EMPTY_ROW: list[Cell] = []
-
-# A weekly table is a few dozen rows. Reading stops at this row, or after this many consecutive
-# empty rows, so a used range stretched to row 1,048,576 by formatting is not parsed to its end.
-# NOTE: both limits are judgement calls, and content past them is not read.
-_MAX_ROWS = 100_000
-_MAX_EMPTY_RUN = 10_000
-
-# Rows are padded with blank cells up to this many columns, so that a blank in the table still
-# has its own reference. The form is 20 columns wide; a stray value in column XFD must not make
-# every row 16,384 cells long.
-_PAD_COLUMNS = 64
-
 DAMAGED_REASON = "附件无法作为Excel工作簿打开，文件可能已损坏或不完整。请用Excel或WPS打开确认后重新保存，再作为附件发送。"
+
+# Exceptions that openpyxl and zipfile raise for a damaged package or worksheet.
+_DAMAGED_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, TypeError, OSError, ParseError)
+
+# Built-in number formats that a Chinese Excel or WPS shows as dates, such as 31 for
+# yyyy"年"m"月"d"日" (ECMA-376 Part 1, 18.8.30 lists them for zh-cn). The file stores only the id,
+# and openpyxl 3.1 maps ids 14-22 and 45-47 alone to dates, so it reads these cells as numbers.
+_CHINESE_DATE_FORMATS = frozenset([*range(27, 37), *range(50, 59)])
 
 
 def read_xlsx(data: bytes) -> list[Grid]:
     """Read every visible worksheet into a :class:`Grid`, one grid row per sheet row.
 
-    Grid row ``i`` is sheet row ``i + 1``. Empty rows are kept (as one shared empty list) so that
-    the positions stay true, and the rows after the last non-empty one are dropped. Each kept row
-    is padded with blank cells to the width of the widest row, up to 64 columns. Cached formula results are read,
-    never the formulas.
+    Grid row ``i`` is sheet row ``i + 1``. Empty rows are kept so that the positions stay true,
+    and the rows after the last non-empty one are dropped. Cached formula results are read; a
+    formula saved without one is computed when :mod:`ingest.readers.formulas` can.
     """
+    archive = _open_package(data)
     workbook = _open(data)
     try:
+        _mark_chinese_dates(workbook)
         # A hidden sheet is not part of what the clerk sees and sends, so it is not read.
-        return [_read_sheet(sheet) for sheet in workbook.worksheets if sheet.sheet_state == "visible"]
+        collectors = [_read_sheet(sheet) for sheet in workbook.worksheets if sheet.sheet_state == "visible"]
+    except _DAMAGED_ERRORS as err:
+        raise UnreadableFile(f"xlsx: cannot read worksheet: {err}", DAMAGED_REASON) from err
     finally:
         workbook.close()
+
+    _compute_uncached(archive, collectors)
+    return [collector.grid() for collector in collectors]
+
+
+def _open_package(data: bytes) -> zipfile.ZipFile:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError) as err:
+        raise UnreadableFile(f"xlsx: not a ZIP package: {err}", DAMAGED_REASON) from err
+    check_package(archive)
+    return archive
 
 
 def _open(data: bytes):
@@ -59,7 +80,7 @@ def _open(data: bytes):
         warnings.simplefilter("always")
         try:
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as err:
+        except _DAMAGED_ERRORS as err:
             raise UnreadableFile(f"xlsx: cannot open workbook: {err}", DAMAGED_REASON) from err
 
     for warning in caught:
@@ -67,47 +88,57 @@ def _open(data: bytes):
     return workbook
 
 
-def _read_sheet(sheet) -> Grid:
-    # openpyxl pads every row to the stored dimension, which can be A1:XFD1048576 after a clerk
-    # formats whole rows. Without it, each row is as wide as its last stored cell.
+def _mark_chinese_dates(workbook) -> None:
+    # openpyxl has no public hook for built-in formats it does not know. Its read-only sheets
+    # convert a number to a date when the cell's style index is in _date_formats, so the styles
+    # using a Chinese date format are added there.
+    styles = getattr(workbook, "_cell_styles", None)
+    date_styles = getattr(workbook, "_date_formats", None)
+    if styles is None or not isinstance(date_styles, set):
+        logger.warning("xlsx: openpyxl %s has no style index; Chinese date formats read as numbers", openpyxl.__version__)
+        return
+
+    for index, style in enumerate(styles):
+        if style.numFmtId in _CHINESE_DATE_FORMATS:
+            date_styles.add(index)
+
+
+def _read_sheet(sheet) -> RowCollector:
+    # openpyxl pads every row to the stored dimension, which WPS sometimes writes as A1 alone and
+    # which can be A1:XFD1048576 after a clerk formats whole rows. Without it, each row is as wide
+    # as its last stored cell, and no row is cut short.
     sheet.reset_dimensions()
 
-    rows: list[list[Cell]] = []
-    last_filled = 0
-    for number, values in enumerate(sheet.iter_rows(max_row=_MAX_ROWS, values_only=True), start=1):
-        cells = _row_cells(sheet.title, number, values)
-        rows.append(cells or _EMPTY_ROW)
-        if cells:
-            last_filled = number
-        elif number - last_filled >= _MAX_EMPTY_RUN:
-            logger.info("xlsx: sheet %s: stopped reading at row %d after %d empty rows", sheet.title, number, _MAX_EMPTY_RUN)
-            break
+    title = sheet.title
+    collector = RowCollector(title, lambda row, column: f"{title}!{get_column_letter(column)}{row}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for values in sheet.iter_rows(values_only=True):
+            if not collector.add(values):
+                break
 
-    del rows[last_filled:]
-    _pad(sheet.title, rows)
-    return Grid(name=sheet.title, rows=rows)
-
-
-def _row_cells(title: str, number: int, values: tuple) -> list[Cell]:
-    width = len(values)
-    while width and _is_blank(values[width - 1]):
-        width -= 1
-
-    return [
-        Cell(value=values[index], ref=f"{title}!{get_column_letter(index + 1)}{number}")
-        for index in range(width)
-    ]
+    for warning in caught:
+        # openpyxl warns, for example, of a date cell whose serial number is out of range. It
+        # reads such a cell as #VALUE!, which the rules report as not a number.
+        logger.info("xlsx: sheet %s: %s", title, warning.message)
+    return collector
 
 
-def _is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+def _compute_uncached(archive: zipfile.ZipFile, collectors: list[RowCollector]) -> None:
+    parts = sheet_parts(archive)
+    for collector in collectors:
+        part = parts.get(collector.name)
+        if part is None:
+            logger.info("xlsx: sheet %s: worksheet part not found, formulas not checked", collector.name)
+            continue
 
+        try:
+            formulas = uncached_formulas(archive, part, max_row=len(collector.rows))
+        except _DAMAGED_ERRORS as err:
+            raise UnreadableFile(f"xlsx: sheet {collector.name}: cannot scan formulas: {err}", DAMAGED_REASON) from err
+        if not formulas:
+            continue
 
-def _pad(title: str, rows: list[list[Cell]]) -> None:
-    width = min(max((len(row) for row in rows), default=0), _PAD_COLUMNS)
-    for number, row in enumerate(rows, start=1):
-        if row and len(row) < width:
-            row.extend(
-                Cell(value=None, ref=f"{title}!{get_column_letter(index + 1)}{number}")
-                for index in range(len(row), width)
-            )
+        logger.info("xlsx: sheet %s: computing %d formulas saved without results", collector.name, len(formulas))
+        for (row, column), value in compute_formulas(formulas, collector.rows, collector.name).items():
+            collector.set(row, column, value)
