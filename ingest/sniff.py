@@ -45,6 +45,15 @@ _OOXML_ENCRYPTION = {"EncryptionInfo", "EncryptedPackage"}
 _BIFF_FILEPASS = 0x002F
 _BIFF_RECORDS_SCANNED = 16
 
+# Exceptions that zipfile raises for a damaged archive: a central directory with an unknown
+# version needed, or a name flagged UTF-8 that is not, ends in NotImplementedError or ValueError.
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, NotImplementedError)
+
+# Exceptions that xlrd's compound document parser raises for damaged containers. It checks some
+# structures with assert statements and walks the directory tree recursively, so a cyclic tree
+# ends in RecursionError.
+_OLE2_ERRORS = (CompDocError, struct.error, IndexError, KeyError, ValueError, AssertionError, RecursionError)
+
 # MS-DOC 2.5.2 FibBase: bit fEncrypted of the flags word at offset 10 of the WordDocument stream.
 _FIB_ENCRYPTED = 0x0100
 
@@ -79,7 +88,7 @@ def _zip_kind(data: bytes, suffix: str) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError) as err:
+    except _ZIP_ERRORS as err:
         # A truncated .xlsx still starts with PK: let its reader report it as damaged.
         logger.info("sniff: unreadable ZIP (%s), going by the name %r", err, suffix)
         return {".xlsx": "xlsx", ".docx": "docx", ".xlsm": "xlsm"}.get(suffix, "zip")
@@ -98,7 +107,7 @@ def _ole2_kind(data: bytes, suffix: str) -> str:
     try:
         document = CompDoc(data, logfile=io.StringIO(), ignore_workbook_corruption=True)
         streams = {entry.name for entry in document.dirlist}
-    except (CompDocError, struct.error, IndexError, ValueError) as err:
+    except _OLE2_ERRORS as err:
         logger.info("sniff: damaged OLE2 container (%s), going by the name %r", err, suffix)
         return _ole2_kind_by_name(suffix)
 
@@ -133,13 +142,13 @@ def _ole2_kind_by_name(suffix: str) -> str:
 def _biff_encrypted(document: CompDoc, name: str) -> bool:
     try:
         memory, position, size = document.locate_named_stream(name)
-    except (CompDocError, struct.error, IndexError, ValueError) as err:
+    except _OLE2_ERRORS as err:
         logger.info("sniff: cannot locate the %s stream: %s", name, err)
         return False
     if memory is None:
         return False
 
-    end = position + size
+    end = min(position + size, len(memory))
     for _ in range(_BIFF_RECORDS_SCANNED):
         if position + 4 > end:
             return False
@@ -153,7 +162,7 @@ def _biff_encrypted(document: CompDoc, name: str) -> bool:
 def _word_encrypted(document: CompDoc) -> bool:
     try:
         stream = document.get_named_stream("WordDocument")
-    except (CompDocError, struct.error, IndexError, ValueError) as err:
+    except _OLE2_ERRORS as err:
         logger.info("sniff: cannot read the WordDocument stream: %s", err)
         return False
     if stream is None or len(stream) < 12:

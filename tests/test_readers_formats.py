@@ -419,6 +419,20 @@ def test_xlsx_huge_shared_strings_part():
     assert caught.value.reason == TOO_LARGE_REASON
 
 
+def test_xlsx_zip_of_unknown_version():
+    data = bytearray(build_xlsx([VALID]))
+    central = data.index(b"PK\x01\x02")
+    data[central + 6 : central + 8] = (126).to_bytes(2, "little")
+    with pytest.raises(UnreadableFile):
+        read_xlsx(bytes(data))
+
+
+def test_xlsx_damaged_workbook_xml():
+    data = _rewrite(build_xlsx([VALID]), "xl/workbook.xml", lambda xml: xml.replace("<sheets>", "<sheets", 1))
+    with pytest.raises(UnreadableFile):
+        read_xlsx(data)
+
+
 def test_xlsx_damaged_worksheet_xml():
     data = _package('<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="A2"><v>')
     with pytest.raises(UnreadableFile):

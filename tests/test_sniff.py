@@ -197,3 +197,19 @@ def test_sniff_text_without_delimiters():
 def test_sniff_kinds_declared():
     samples = [_ole2("EncryptionInfo", "EncryptedPackage"), _MAIL, b"%PDF-1.4", b"", _ole2("Workbook")]
     assert {sniff_kind(data, None) for data in samples} <= KINDS
+
+
+def test_sniff_cyclic_ole2_directory():
+    data = bytearray(_ole2("Workbook"))
+    # The first stream's right sibling points to itself, so the directory tree never ends.
+    right_sibling = 1024 + 128 + 72
+    data[right_sibling : right_sibling + 4] = (1).to_bytes(4, "little")
+    assert sniff_kind(bytes(data), "统计表.xls") == "xls"
+
+
+def test_sniff_zip_of_unknown_version():
+    data = bytearray(build_xlsx([SAMPLE_ROWS["valid"]]))
+    # "Version needed to extract" of the first central directory entry, set past what zipfile reads.
+    central = data.index(b"PK\x01\x02")
+    data[central + 6 : central + 8] = (126).to_bytes(2, "little")
+    assert sniff_kind(bytes(data), "统计表.xlsx") == "xlsx"

@@ -10,6 +10,7 @@ give the element names used here).
 import logging
 import posixpath
 import zipfile
+import zlib
 
 from defusedxml.ElementTree import ParseError, fromstring, iterparse
 from openpyxl.formula.translate import Translator, TranslatorError
@@ -59,7 +60,7 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
         rels_name = posixpath.join(folder, "_rels", posixpath.basename(workbook) + ".rels")
         targets = {rid: target for rid, (_, target) in _relationships(archive, rels_name, folder).items()}
         root = fromstring(archive.read(workbook))
-    except (KeyError, ParseError, zipfile.BadZipFile) as err:
+    except (KeyError, ValueError, ParseError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError) as err:
         logger.info("xlsx: cannot follow the workbook's relationships: %s", err)
         return {}
 

@@ -21,6 +21,7 @@ import zlib
 
 import openpyxl
 from defusedxml.ElementTree import ParseError
+from lxml.etree import LxmlError
 from openpyxl.utils import get_column_letter
 
 from ingest.errors import UnreadableFile
@@ -33,8 +34,11 @@ logger = logging.getLogger(__name__)
 
 DAMAGED_REASON = "附件无法作为Excel工作簿打开，文件可能已损坏或不完整。请用Excel或WPS打开确认后重新保存，再作为附件发送。"
 
-# Exceptions that openpyxl and zipfile raise for a damaged package or worksheet.
-_DAMAGED_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, TypeError, OSError, ParseError)
+# Exceptions that openpyxl and zipfile raise for a damaged package or worksheet, found by mutating
+# real files. openpyxl parses some parts with lxml when it is installed. zipfile raises
+# NotImplementedError for a member whose compression method field is unknown.
+_DAMAGED_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, TypeError, OSError, ParseError,
+                   LxmlError, NotImplementedError)
 
 # Built-in number formats that a Chinese Excel or WPS shows as dates, such as 31 for
 # yyyy"年"m"月"d"日" (ECMA-376 Part 1, 18.8.30 lists them for zh-cn). The file stores only the id,
@@ -67,7 +71,7 @@ def read_xlsx(data: bytes) -> list[Grid]:
 def _open_package(data: bytes) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError) as err:
+    except _DAMAGED_ERRORS as err:
         raise UnreadableFile(f"xlsx: not a ZIP package: {err}", DAMAGED_REASON) from err
     check_package(archive)
     return archive
