@@ -1,13 +1,14 @@
 """Readers of .xls, CSV and HTML tables, and of .xlsx files as WPS and other programs write them.
 
-The .xls files are made from the sample .xlsx builds by LibreOffice, as a clerk's "save as Excel
-97-2003" would; those tests skip when LibreOffice is missing (CI installs it and fails instead).
+LibreOffice makes the .xls files from the sample .xlsx builds, as a clerk's "save as Excel 97-2003"
+would. Those tests skip when LibreOffice is missing, except in CI, which installs it.
 """
 
 import csv
 import datetime as dt
 import io
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -260,7 +261,7 @@ def _package(sheet_data: str, *, dimension: str = "A1", date_format: int = 14, a
     """Return a minimal .xlsx whose only sheet, 表1, has the given <sheetData> content.
 
     Style 1 uses the built-in number format ``date_format``; ``absolute`` writes the workbook's
-    relationship targets as absolute part names, as WPS does.
+    relationship targets as absolute part names, as some writers do.
     """
     target = "/xl/worksheets/sheet1.xml" if absolute else "worksheets/sheet1.xml"
     parts = {
@@ -308,7 +309,8 @@ def _cells(grid):
 def test_xlsx_wrong_dimension():
     data = _package('<row r="1"><c r="A1"><v>1</v></c><c r="T1"><v>20</v></c></row><row r="9"><c r="C9"><v>3</v></c></row>')
     grid = read_xlsx(data)[0]
-    assert (grid.rows[0][19].value, grid.rows[8][2].value) == (20, 3)
+    assert grid.rows[0][19].value == 20
+    assert grid.rows[8][2].value == 3
 
 
 def test_xlsx_wps_rebuilt_dimension():
@@ -333,6 +335,22 @@ def test_xlsx_cells_without_references():
 def test_xlsx_chinese_date_format(date_format):
     data = _package('<row r="1"><c r="A1" s="1"><v>45282</v></c></row>', date_format=date_format)
     assert read_xlsx(data)[0].rows[0][0].value == DAY
+
+
+def test_xlsx_wps_date_format_fill_date():
+    # A Chinese Excel or WPS can store the 填报时间 cell's 2023年12月22日 format as built-in id 31,
+    # with no numFmt element.
+    source = build_xlsx([VALID], date_text=dt.date(2023, 12, 22))
+    data = _rewrite(source, "xl/styles.xml", _builtin_date_format)
+    (report,) = _checked(read_xlsx(data))
+    assert report.table.header.fill_date == DAY.date()
+
+
+def _builtin_date_format(xml: str) -> str:
+    """Return the styles with the custom 年月日 format replaced by built-in id 31."""
+    custom = re.search(r'<numFmt numFmtId="(\d+)" formatCode="yyyy年m月d日"/>', xml)
+    xml = xml.replace(custom.group(0), "")
+    return xml.replace(f'numFmtId="{custom.group(1)}"', 'numFmtId="31"')
 
 
 def test_xlsx_general_number_stays_number():
@@ -401,7 +419,9 @@ def test_xlsx_form_totals_as_formulas_accepted():
     sheet["E8"] = "=H8+J8+L8+N8+P8+R8"
     sheet["F8"] = "=SUM(I8,K8,M8,O8,Q8,S8)"
     (report,) = _checked(read_xlsx(_save(workbook)))
-    assert (report.values[0][6], report.values[0][7], report.accepted) == (15, 892, True)
+    assert report.values[0][6] == 15
+    assert report.values[0][7] == 892
+    assert report.accepted
 
 
 def test_xlsm_values_read():
@@ -590,7 +610,7 @@ def test_html_form_broken_rule():
 
 
 def test_html_form_gb2312_label_with_gbk_text():
-    # 喆 is in GBK but not in GB2312, as in pages that declare gb2312 and hold GBK.
+    # 喆 is in GBK but not in GB2312, as in pages that declare gb2312 and contain GBK text.
     data = _form_html(charset="gb2312", reporter="赵喆").encode("gbk")
     (report,) = _checked(read_html(data))
     assert report.table.header.reporter == "赵喆"
@@ -658,7 +678,8 @@ def test_html_script_skipped():
 
 def test_html_text_around_table():
     grid = read_html(b"<p>above</p><table><tr><td>a</td></tr></table><p>below</p>")[0]
-    assert (grid.text_above, grid.text_below) == (["above"], ["below"])
+    assert grid.text_above == ["above"]
+    assert grid.text_below == ["below"]
 
 
 def test_html_nested_table_order():
@@ -669,7 +690,8 @@ def test_html_nested_table_order():
 def test_html_nested_table_text_around():
     html = b"<table><tr><td>outer<table><tr><td>inner</td></tr></table>after</td></tr></table>"
     inner = read_html(html)[1]
-    assert (inner.text_above, inner.text_below) == (["outer"], ["after"])
+    assert inner.text_above == ["outer"]
+    assert inner.text_below == ["after"]
 
 
 def test_html_nested_table_not_in_outer_cell():
@@ -686,7 +708,8 @@ def test_html_form_in_layout_table():
 
 def test_html_empty_table_skipped():
     grids = read_html(b"<table></table><p>x</p><table><tr><td>a</td></tr></table>")
-    assert [(grid.name, grid.text_above) for grid in grids] == [("表格1", ["x"])]
+    assert [grid.name for grid in grids] == ["表格1"]
+    assert grids[0].text_above == ["x"]
 
 
 def test_html_no_tables():

@@ -81,8 +81,8 @@ def _relationships(archive: zipfile.ZipFile, name: str, folder: str) -> dict[str
         if _local(element.tag) != "Relationship" or element.get("TargetMode") == "External":
             continue
         target = element.get("Target", "")
-        # Targets are relative to the source part's folder unless they start with "/" (WPS
-        # writes absolute targets).
+        # Targets are relative to the source part's folder unless they start with "/", which
+        # some writers use.
         part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
         relationships[element.get("Id")] = (element.get("Type", ""), part)
     return relationships
