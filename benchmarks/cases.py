@@ -18,8 +18,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ingest.calendar import Campaign
+from ingest.containers import Limits, expand_files
 from ingest.locate import locate_tables
-from ingest.message import parse_message
+from ingest.message import Attachment, parse_message
 from ingest.pipeline import Context, decide
 from ingest.readers import read_grids
 from ingest.units import UnitDirectory, UnitSettings
@@ -46,6 +47,15 @@ def read_table(data: bytes) -> str:
     return f"{rows} grid rows, {len(tables)} table(s)"
 
 
+def unpack_zip(data: bytes) -> str:
+    """Unpack a zip attachment with the default limits and read each .xlsx found in it."""
+    attachment = Attachment(filename="水定镇.zip", data=data, content_type="application/zip", kind="zip")
+    files, problems = expand_files([attachment], Limits())
+    tables = [table for item in files if item.kind == "xlsx" for table in locate_tables(read_grids(item.data, "xlsx"))]
+    reasons = "; ".join(problem.reason for problem in problems)
+    return f"{len(files)} file(s), {len(tables)} table(s) {reasons}".strip()
+
+
 def decide_mail(data: bytes) -> str:
     """Parse a raw mail and decide its outcome as the intake does; return the outcome."""
     decision = decide(parse_message(data), CONTEXT)
@@ -53,7 +63,7 @@ def decide_mail(data: bytes) -> str:
     return f"{decision.outcome} {reasons}".strip()
 
 
-KINDS: dict[str, Callable[[bytes], str]] = {"table": read_table, "mail": decide_mail}
+KINDS: dict[str, Callable[[bytes], str]] = {"table": read_table, "zip": unpack_zip, "mail": decide_mail}
 
 
 def measure(kind: str, data: bytes, trace: bool) -> dict[str, object]:

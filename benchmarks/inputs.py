@@ -7,17 +7,25 @@ only reads bytes from disk and its peak memory does not include building them.
 from __future__ import annotations
 
 import io
+import os
 import re
+import struct
 import zipfile
 from pathlib import Path
 
-from service.samples.mails import MailStyle, build_mail
+from service.samples.mails import MailStyle, build_mail, build_zip
 from service.samples.tables import SAMPLE_ROWS, build_xlsx
 
 # Excel's last row (Excel 2007 and later): a used range "A1:T1048576" declares it.
 EXCEL_LAST_ROW = 1_048_576
 
 _SHEET = "xl/worksheets/sheet1.xml"
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+# The zip bomb: this many zero bytes deflate to about 1 MiB (zlib level 6 compressed zeros 1028:1).
+BOMB_BYTES = GIB
 
 
 def normal_table(folder: Path) -> Path:
@@ -46,6 +54,66 @@ def normal_mail(folder: Path) -> Path:
     """Write a 163 webmail message carrying the normal table."""
     raw = build_mail(MailStyle.WEBMAIL_163, attachment=build_xlsx([SAMPLE_ROWS["valid"]]))
     return _write(folder / "normal.eml", raw)
+
+
+def normal_zip(folder: Path) -> Path:
+    """Write a zip holding the normal table, as a clerk zips it."""
+    return _write(folder / "normal.zip", build_zip([("水定镇第3周.xlsx", build_xlsx([SAMPLE_ROWS["valid"]]))]))
+
+
+def zip_bomb(folder: Path) -> Path:
+    """Write a zip whose one member is 1 GiB of zeros: a classic single-layer zip bomb."""
+    path = folder / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        _write_zeros(archive, "水定镇第3周.xlsx", BOMB_BYTES)
+    return path
+
+
+def zip_bomb_lying(folder: Path) -> Path:
+    """Write the zip bomb with its uncompressed size declared as 1 MiB in both headers.
+
+    The declared ratio is then about 1, so only reading stops this bomb, not the central directory.
+    """
+    data = bytearray(zip_bomb(folder).read_bytes())
+    # The uncompressed size is at offset 22 of the local file header (signature PK\x03\x04) and at
+    # offset 24 of the central directory header (PK\x01\x02), as zipfile.structFileHeader and
+    # zipfile.structCentralDir lay them out.
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = data.index(signature)
+        struct.pack_into("<I", data, start + offset, MIB)
+    return _write(folder / "bomb-lying.zip", bytes(data))
+
+
+def zip_many_members(folder: Path) -> Path:
+    """Write a zip with 10,000 small members."""
+    members = [(f"表{number}.xlsx", b"x") for number in range(10_000)]
+    return _write(folder / "many.zip", build_zip(members))
+
+
+def zip_over_total(folder: Path) -> Path:
+    """Write a zip of 45 members of 2.5 MiB, each deflated about 100 times, 112.5 MiB in all.
+
+    Every member is under the ratio limit, so only the limit on the total size stops it.
+    """
+    block = os.urandom(8192)
+    member = block * 320
+    members = [(f"表{number}.xlsx", member) for number in range(45)]
+    return _write(folder / "total.zip", build_zip(members))
+
+
+def zip_nested(folder: Path) -> Path:
+    """Write the normal table inside a zip inside a zip inside a zip."""
+    data = build_xlsx([SAMPLE_ROWS["valid"]])
+    for level in range(3):
+        data = build_zip([(f"第{level}层.zip" if level else "水定镇第3周.xlsx", data)])
+    return _write(folder / "nested.zip", data)
+
+
+def _write_zeros(archive: zipfile.ZipFile, name: str, size: int) -> None:
+    chunk = bytes(16 * MIB)
+    with archive.open(name, "w") as member:
+        for _ in range(size // len(chunk)):
+            member.write(chunk)
 
 
 def _append_rows(row_template: str) -> bytes:

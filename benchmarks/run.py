@@ -43,6 +43,12 @@ CASES = (
     Case("normal table", "table", inputs.normal_table, "normal table"),
     Case("million-row used range, empty", "table", inputs.million_styled_rows, "normal table"),
     Case("million-row used range, filled", "table", inputs.million_filled_rows, "normal table"),
+    Case("normal table in a zip", "zip", inputs.normal_zip, "normal table in a zip"),
+    Case("zip bomb, 1 GiB of zeros", "zip", inputs.zip_bomb, "normal table in a zip"),
+    Case("zip bomb, size declared 1 MiB", "zip", inputs.zip_bomb_lying, "normal table in a zip"),
+    Case("zip of 10,000 members", "zip", inputs.zip_many_members, "normal table in a zip"),
+    Case("zip of 112 MiB, each member under the ratio", "zip", inputs.zip_over_total, "normal table in a zip"),
+    Case("zip in a zip in a zip", "zip", inputs.zip_nested, "normal table in a zip"),
     Case("normal mail", "mail", inputs.normal_mail, "normal mail"),
 )
 
