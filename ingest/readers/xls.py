@@ -30,7 +30,7 @@ _DAMAGED_ERRORS = (xlrd.XLRDError, CompDocError, struct.error, IndexError, KeyEr
                    UnicodeDecodeError, AssertionError, TypeError, EOFError, OverflowError, RecursionError)
 
 # Merged ranges are applied row by row. A file could declare thousands of ranges, each over
-# 65,536 rows; past this many covered row segments the rest are not applied.
+# 65,536 rows, so ranges past this many covered row segments are not applied.
 _MAX_COVERED_SEGMENTS = 200_000
 
 
@@ -66,7 +66,7 @@ def _open(data: bytes) -> xlrd.Book:
             ragged_rows=True,
             logfile=messages,
             # Files from some generators fail xlrd's "Workbook corruption: seen[2] == 4" check
-            # on the container although Excel and LibreOffice open them; reading is safe.
+            # on the container although Excel and LibreOffice open them. Reading them is safe.
             ignore_workbook_corruption=True,
         )
     except xlrd.XLRDError as err:
