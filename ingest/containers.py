@@ -4,7 +4,7 @@ Clerks zip the table, zip a folder holding it, or forward the mail that carried 
 file. :func:`expand_files` replaces each such container by the files inside it and leaves every
 other attachment as it is. Archives are untrusted input, so each one is checked against
 :class:`Limits` before anything is decompressed, and an archive over a limit yields no files but
-one :class:`~ingest.message.FileProblem` for the reply.
+one :class:`~ingest.table.FileProblem` for the reply.
 """
 
 from __future__ import annotations
@@ -20,15 +20,9 @@ import zlib
 from dataclasses import dataclass, replace
 
 from ingest.errors import ZhoubaoError
-from ingest.message import (
-    MAX_MESSAGE_DEPTH,
-    TOO_DEEP_REASON,
-    Attachment,
-    FileProblem,
-    html_body_file,
-    parse_message,
-)
+from ingest.message import MAX_MESSAGE_DEPTH, TOO_DEEP_REASON, Attachment, html_body_file, parse_message
 from ingest.sniff import sniff_kind
+from ingest.table import FileProblem
 
 logger = logging.getLogger(__name__)
 

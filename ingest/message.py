@@ -8,7 +8,7 @@ are recognised by their bytes (``ingest.sniff``) because phone apps label every 
 
 Clerks forward the mail that carried the table, so the files of attached mails (message/rfc822)
 count as attachments of the outer mail. Nesting is capped: a part deeper than the cap is skipped
-and recorded as a :class:`FileProblem` for the reply.
+and recorded as a :class:`~ingest.table.FileProblem` for the reply.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import lxml.html
 
 from ingest.filenames import attachment_filename, decode_text, header_text, raw_header
 from ingest.sniff import sniff_kind
+from ingest.table import FileProblem
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +96,6 @@ class Attachment:
     kind: str
 
 
-@dataclass(frozen=True)
-class FileProblem:
-    """A file, or a part of a mail, that held no readable weekly table.
-
-    ``reason`` is the Chinese sentence for the sender: what was wrong and what to send instead.
-    """
-
-    file_name: str
-    reason: str
-
-
 @dataclass
 class IncomingMail:
     """The fields of one received mail that decide what zhoubao does with it.
@@ -145,7 +135,7 @@ def parse_message(raw: bytes, *, max_depth: int = MAX_MESSAGE_DEPTH) -> Incoming
     """Parse raw RFC 5322 bytes into an :class:`IncomingMail`, degrading on malformed parts.
 
     ``max_depth`` caps how many mails deep attached mails are opened; deeper ones become a
-    :class:`FileProblem`.
+    :class:`~ingest.table.FileProblem`.
     """
     for policy in (email.policy.default, email.policy.compat32):
         try:

@@ -22,9 +22,10 @@ from ingest.containers import (
     expand_files,
 )
 from ingest.locate import locate_tables
-from ingest.message import TOO_DEEP_REASON, Attachment, FileProblem, parse_message
+from ingest.message import TOO_DEEP_REASON, Attachment, parse_message
 from ingest.readers import read_grids
 from ingest.sniff import sniff_kind
+from ingest.table import FileProblem
 from service.samples.mails import (
     MailStyle,
     ZipNames,

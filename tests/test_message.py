@@ -14,12 +14,12 @@ from ingest.message import (
     MAX_MESSAGE_DEPTH,
     MAX_PART_DEPTH,
     TOO_DEEP_REASON,
-    FileProblem,
     IncomingMail,
     encode_html,
     html_body_file,
     parse_message,
 )
+from ingest.table import FileProblem
 from service.samples.mails import (
     CRLF,
     MailStyle,
