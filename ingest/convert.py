@@ -13,6 +13,7 @@ local port.
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
@@ -99,7 +100,6 @@ class LibreOfficeConverter:
         self.binary = binary or find_libreoffice()
         self.timeout = timeout
         self.isolate_network = isolate_network
-        self._unshare: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"converter {self.binary or '(LibreOffice not installed)'}"
@@ -175,23 +175,19 @@ class LibreOfficeConverter:
         logger.debug("%r: %s", self, _tail(stdout))
 
     def _network_prefix(self) -> list[str]:
-        if not self.isolate_network:
-            return []
-        if self._unshare is None:
-            self._unshare = _probe_unshare()
-            if not self._unshare:
-                logger.warning("%r: no network namespace available; relying on the profile's proxy", self)
-        return self._unshare
+        return list(_unshare_prefix()) if self.isolate_network else []
 
 
-def _probe_unshare() -> list[str]:
-    """Return the unshare command that creates an empty network namespace here, or []."""
+@functools.cache
+def _unshare_prefix() -> tuple[str, ...]:
+    """Return the unshare command that creates an empty network namespace here, or ().
+
+    Probed once per process, because the service builds a converter for every mail.
+    """
     unshare = shutil.which("unshare")
-    if unshare is None:
-        return []
-
     # Root can create the namespace directly; other users need a user namespace as well.
-    for prefix in ([unshare, "--net", "--"], [unshare, "--map-root-user", "--net", "--"]):
+    candidates = [] if unshare is None else [(unshare, "--net", "--"), (unshare, "--map-root-user", "--net", "--")]
+    for prefix in candidates:
         try:
             result = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False)
         except (OSError, subprocess.TimeoutExpired) as err:
@@ -199,7 +195,10 @@ def _probe_unshare() -> list[str]:
             continue
         if result.returncode == 0:
             return prefix
-    return []
+
+    logger.warning("converter: no network namespace available (unshare missing or not permitted); "
+                   "LibreOffice is kept off the network by its profile's proxy settings only")
+    return ()
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
