@@ -40,6 +40,8 @@ ENCRYPTED_ZIP_REASON = "压缩包设置了密码，请去掉密码或直接发�
 NESTED_ZIP_REASON = "压缩包里的压缩包中又套了压缩包，无法读取。请解压后直接发送表格文件。"
 DAMAGED_ZIP_REASON = "压缩包已损坏，无法解压。请重新压缩后发送，或直接发送表格文件。"
 METHOD_REASON = "压缩包使用了无法读取的压缩方式。请改用 zip 格式重新压缩，或直接发送表格文件。"
+EMPTY_ZIP_REASON = "压缩包里没有文件。请直接发送填好的统计表文件。"
+EMPTY_MAIL_REASON = "附件中的邮件里没有附件，也没有表格。请直接把统计表文件作为附件发送。"
 OTHER_ARCHIVE_REASONS = {
     "rar": "这是 RAR 压缩包，无法读取。请直接发送表格文件，或改用 zip 格式压缩。",
     "7z": "这是 7z 压缩包，无法读取。请直接发送表格文件，或改用 zip 格式压缩。",
@@ -124,6 +126,8 @@ class _Expansion:
             return
 
         logger.info("zip %r: %d file(s) unpacked", attachment.filename, len(members))
+        if not members:
+            self._reject(attachment.filename, EMPTY_ZIP_REASON)
         for member in members:
             self.add(member, level=level, zip_level=zip_level + 1)
 
@@ -138,6 +142,8 @@ class _Expansion:
 
         body = html_body_file(mail.subject, mail.body_html)
         inner = mail.attachments + ([body] if body is not None else [])
+        if not inner and not mail.problems:
+            self._reject(attachment.filename, EMPTY_MAIL_REASON)
         for item in inner:
             named = replace(item, filename=f"{attachment.filename}/{item.filename}")
             self.add(named, level=level, zip_level=zip_level)

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from ingest.containers import (
     DAMAGED_ZIP_REASON,
+    EMPTY_MAIL_REASON,
+    EMPTY_ZIP_REASON,
     ENCRYPTED_ZIP_REASON,
     METHOD_REASON,
     NESTED_ZIP_REASON,
@@ -166,8 +168,13 @@ def test_zip_directory_entries_skipped():
     assert expanded_names(archive) == ["a.zip/周报/表.xlsx"]
 
 
-def test_empty_zip_yields_nothing():
-    assert expand_files([zip_attachment("a.zip", [])]) == ([], [])
+def test_empty_zip_reason():
+    assert expand_files([zip_attachment("a.zip", [])]) == ([], [FileProblem("a.zip", EMPTY_ZIP_REASON)])
+
+
+def test_zip_of_junk_only_reason():
+    archive = zip_attachment("a.zip", [("__MACOSX/._表.xlsx", b"\x00\x05\x16\x07")])
+    assert problems(archive) == [FileProblem("a.zip", EMPTY_ZIP_REASON)]
 
 
 # Nesting.
@@ -321,6 +328,11 @@ def test_eml_attachment_bytes():
 def test_eml_html_table_becomes_file():
     raw = build_mail_with_files(html="<table><tr><td>乡镇（个）</td></tr></table>", subject="水定镇第3周")
     assert expanded_names(eml(raw)) == ["原邮件.eml/水定镇第3周（正文）.html"]
+
+
+def test_eml_without_files_reason():
+    raw = build_mail(MailStyle.NO_ATTACHMENT)
+    assert expand_files([eml(raw)]) == ([], [FileProblem("原邮件.eml", EMPTY_MAIL_REASON)])
 
 
 def test_eml_inside_zip_opened():
