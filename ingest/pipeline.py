@@ -1,8 +1,10 @@
 """Decide what one incoming mail means, without I/O.
 
-Given the parsed mail and the campaign's context, :func:`decide` returns which weekly reports the
-mail carries (unit, week, lateness, checked values), whether it is held for the admin or ignored,
-and whether its sender gets a reply. Storing the decision and sending the reply happen elsewhere.
+Given the parsed mail and the campaign's context, :func:`decide` returns which weekly reports and
+demand forms the mail carries (unit, week, lateness, checked values), whether it is held for the
+admin or ignored, and whether its sender gets a reply. Storing the decision and sending the reply
+happen elsewhere. The one outside step, converting legacy Word and WPS files with LibreOffice, is
+injected through :attr:`Context.convert`.
 """
 
 from __future__ import annotations
@@ -10,39 +12,40 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ingest.calendar import Campaign, week_from_text
+from ingest.containers import Limits, expand_files
+from ingest.demand import DemandForm, locate_demand_forms
 from ingest.errors import UnreadableFile
 from ingest.locate import locate_tables
 from ingest.message import Attachment, IncomingMail
-from ingest.readers import read_grids
+from ingest.readers import READABLE_KINDS, read_grids, unreadable_reason
 from ingest.rules import check_table
-from ingest.table import CheckedReport, WeeklyTable
-from ingest.units import UnitDirectory
+from ingest.table import CheckedReport, FileProblem, Grid, WeeklyTable
+from ingest.units import UnitDirectory, UnitSettings
 from store.models import MessageOutcome
 
 logger = logging.getLogger(__name__)
 
-# File kinds read in this version; the reply names what to send for every other kind.
-READABLE_KINDS = frozenset({"xlsx", "docx"})
+# Kinds that need LibreOffice before read_grids can read them.
+CONVERTIBLE_KINDS = frozenset({"doc", "wps", "et"})
 
-UNSUPPORTED_REASONS = {
-    "xls": "这是旧版 Excel（.xls）文件，暂时无法读取。请在 Excel 或 WPS 中“另存为”.xlsx 格式后重新发送。",
-    "doc": "这是旧版 Word（.doc）文件，暂时无法读取。请在 Word 或 WPS 中“另存为”.docx 格式后重新发送。",
-    "pdf": "这是 PDF 文件，无法从中读取表格数字。请发送填好的 Excel（.xlsx）或 Word（.docx）原文件。",
-    "image": "这是图片（照片或截图），无法从中读取表格数字。请发送填好的 Excel（.xlsx）或 Word（.docx）原文件。",
-    "zip": "这是压缩包，暂时无法读取。请直接把统计表文件（.xlsx 或 .docx）作为附件发送。",
-    "rar": "这是 RAR 压缩包，无法读取。请直接把统计表文件（.xlsx 或 .docx）作为附件发送。",
-    "7z": "这是 7z 压缩包，无法读取。请直接把统计表文件（.xlsx 或 .docx）作为附件发送。",
-}
-UNKNOWN_REASON = "无法识别该文件的格式。请发送填好的附件二统计表（Excel .xlsx 或 Word .docx 文件）。"
+FAILED_REASON = "读取该文件时系统出现错误，邮件已保存并转县科协人工核对，暂不需要重新发送。"
+BODY_FILE_NAME = "邮件正文中的表格"
+BLANK_DEMAND_FORM_REASON = "这是空白的附件1“活动需求征集表”，表中没有填写任何活动。请填写后重新发送。"
+
+# Converts legacy bytes of a kind ("doc", "wps", "et") into (bytes, new kind), or raises
+# UnreadableFile. None in the context means LibreOffice is not installed.
+Converter = Callable[[bytes, str], tuple[bytes, str]]
 
 
 class WeekSource(StrEnum):
     """Where the week of a report was read from, in the order they are tried."""
 
+    SHEET = "sheet"
     SUBJECT = "subject"
     FILE_NAME = "file_name"
     FILL_DATE = "fill_date"
@@ -51,20 +54,20 @@ class WeekSource(StrEnum):
 
 @dataclass(frozen=True)
 class Context:
-    """What :func:`decide` needs besides the mail: config and the server's INTERNALDATE."""
+    """What :func:`decide` needs besides the mail.
+
+    ``received_at`` is the server's INTERNALDATE. ``received_weeks`` maps each unit to the weeks
+    it already has a submission for, so a workbook that repeats last week's sheet is read for
+    this week only.
+    """
 
     units: UnitDirectory
     campaign: Campaign
     own_addresses: frozenset[str]
     received_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class FileProblem:
-    """An attachment that held no readable weekly table, with the Chinese reason for the sender."""
-
-    file_name: str
-    reason: str
+    limits: Limits = field(default_factory=Limits)
+    convert: Converter | None = None
+    received_weeks: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,28 +84,45 @@ class ReportPlan:
 
 
 @dataclass
+class DemandPlan:
+    """One 附件1 demand form, ready to be stored for the unit."""
+
+    unit: str
+    file_name: str
+    file_sha256: str
+    form: DemandForm
+
+
+@dataclass
 class Decision:
     """The outcome of one mail.
 
     ``reason`` is an English phrase for the log; ``held_reason`` the Chinese sentence shown to
-    the admin and, when ``reply`` is set, to the sender.
+    the admin and, when ``reply`` is set, to the sender. ``ignored_files`` names the attachments
+    that held no table in a mail that had one, for the receipt.
     """
 
     outcome: MessageOutcome
     reason: str
     unit: str | None = None
     reports: list[ReportPlan] = field(default_factory=list)
+    demand_forms: list[DemandPlan] = field(default_factory=list)
     problems: list[FileProblem] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
     held_reason: str | None = None
     # The 填报乡镇（单位） as written in the table of a held mail, for the reply.
     unit_text: str | None = None
     reply: bool = False
+    needs_converter: bool = False
 
 
 @dataclass(frozen=True)
-class _FoundTable:
+class _Found:
+    """What one file held: weekly tables, demand forms, or neither."""
+
     attachment: Attachment
-    table: WeeklyTable
+    tables: list[WeeklyTable]
+    forms: list[DemandForm]
 
 
 def decide(mail: IncomingMail, context: Context) -> Decision:
@@ -111,22 +131,32 @@ def decide(mail: IncomingMail, context: Context) -> Decision:
     if ignored:
         return Decision(MessageOutcome.IGNORED, ignored)
 
-    found, problems = _read_attachments(mail.attachments)
+    found, problems, needs_converter = _read_files(mail, context)
+    decision = _decide_found(mail, context, found, problems)
+    decision.needs_converter = needs_converter
+    return decision
+
+
+def _decide_found(mail: IncomingMail, context: Context, found: list[_Found],
+                  problems: list[FileProblem]) -> Decision:
     unit = context.units.by_email(mail.sender)
+    holds_something = any(item.tables or item.forms for item in found)
     if unit is None:
         return Decision(
             MessageOutcome.HELD,
             "sender not in config",
             problems=problems,
             held_reason=f"发件地址 {mail.sender} 未在配置中登记为任何填报单位。",
-            reply=bool(found),
+            reply=holds_something,
         )
 
-    if not found:
+    if not holds_something:
         return Decision(MessageOutcome.UNREADABLE, "no weekly table", unit=unit.name,
                         problems=problems, reply=True)
 
-    return _plan_reports(mail, context, unit.name, found)
+    decision = _plan(mail, context, unit, found)
+    decision.ignored_files = [problem.file_name for problem in problems]
+    return decision
 
 
 def _ignore_reason(mail: IncomingMail, context: Context) -> str | None:
@@ -142,64 +172,132 @@ def _ignore_reason(mail: IncomingMail, context: Context) -> str | None:
     return None
 
 
-def _read_attachments(attachments: list[Attachment]) -> tuple[list[_FoundTable], list[FileProblem]]:
-    found: list[_FoundTable] = []
-    problems: list[FileProblem] = []
-    for attachment in attachments:
-        if attachment.kind not in READABLE_KINDS:
-            reason = UNSUPPORTED_REASONS.get(attachment.kind, UNKNOWN_REASON)
-            problems.append(FileProblem(attachment.filename, reason))
-            continue
+def _read_files(mail: IncomingMail, context: Context) -> tuple[list[_Found], list[FileProblem], bool]:
+    """Open every candidate file of the mail, containers and the HTML body included.
+
+    The flag is True when a legacy file could not be read because no converter is installed.
+    """
+    files, problems = expand_files(mail.attachments, context.limits)
+    needs_converter = context.convert is None and any(item.kind in CONVERTIBLE_KINDS for item in files)
+
+    found = []
+    for attachment in files:
+        item, problem = _read_file(attachment, context.convert)
+        if problem is not None:
+            problems.append(problem)
+        elif item is not None:
+            found.append(item)
+
+    body = _body_table(mail)
+    if body is not None:
+        item, _ = _read_file(body, None)
+        # The body is a candidate only when it holds the form: a layout table is no problem.
+        if item is not None and (item.tables or item.forms):
+            found.append(item)
+    return found, problems, needs_converter
+
+
+def _body_table(mail: IncomingMail) -> Attachment | None:
+    html = mail.body_html
+    if "<table" not in html.lower():
+        return None
+    return Attachment(BODY_FILE_NAME, html.encode("utf-8"), "text/html", "html")
+
+
+def _read_file(attachment: Attachment, convert: Converter | None) -> tuple[_Found | None, FileProblem | None]:
+    kind = attachment.kind
+    data = attachment.data
+    if kind in CONVERTIBLE_KINDS:
+        if convert is None:
+            return None, FileProblem(attachment.filename, unreadable_reason(kind))
         try:
-            tables = locate_tables(read_grids(attachment.data, attachment.kind))
+            data, kind = convert(data, kind)
         except UnreadableFile as err:
-            logger.info("attachment %r: unreadable: %s", attachment.filename, err)
-            problems.append(FileProblem(attachment.filename, err.reason))
-            continue
-        found.extend(_FoundTable(attachment, table) for table in tables)
-    return found, problems
+            logger.info("attachment %r: conversion failed: %s", attachment.filename, err)
+            return None, FileProblem(attachment.filename, err.reason)
+
+    if kind not in READABLE_KINDS:
+        return None, FileProblem(attachment.filename, unreadable_reason(kind))
+
+    try:
+        grids = read_grids(data, kind)
+    except UnreadableFile as err:
+        logger.info("attachment %r: unreadable: %s", attachment.filename, err)
+        return None, FileProblem(attachment.filename, err.reason)
+    return _find_tables(attachment, grids)
 
 
-def _plan_reports(mail: IncomingMail, context: Context, unit: str,
-                  found: list[_FoundTable]) -> Decision:
-    plans = []
+def _find_tables(attachment: Attachment, grids: list[Grid]) -> tuple[_Found | None, FileProblem | None]:
+    # A blank 附件1 is not recorded: it would replace a filled one the unit sent before.
+    all_forms = locate_demand_forms(grids)
+    forms = [form for form in all_forms if form.rows]
+    try:
+        tables = locate_tables(grids)
+    except UnreadableFile as err:
+        if forms:
+            return _Found(attachment, [], forms), None
+        if all_forms:
+            return None, FileProblem(attachment.filename, BLANK_DEMAND_FORM_REASON)
+        return None, FileProblem(attachment.filename, err.reason)
+    return _Found(attachment, tables, forms), None
+
+
+def _plan(mail: IncomingMail, context: Context, unit: UnitSettings, found: list[_Found]) -> Decision:
+    """Assign a unit and week to every table found and check it."""
+    plans: list[ReportPlan] = []
+    demand_plans: list[DemandPlan] = []
     for item in found:
-        other_unit = _other_unit_named(item.table, context.units, unit)
-        if other_unit:
-            return Decision(
-                MessageOutcome.HELD,
-                "table names another unit",
-                unit=unit,
-                held_reason=(f"表中“填报乡镇（单位）”填写为“{item.table.header.unit_text}”，"
-                             f"与该邮箱登记的单位“{unit}”不一致。"),
-                unit_text=item.table.header.unit_text,
-                reply=True,
-            )
+        digest = hashlib.sha256(item.attachment.data).hexdigest()
+        demand_plans.extend(DemandPlan(unit.name, item.attachment.filename, digest, form) for form in item.forms)
+        for table in _tables_to_read(mail, context, unit.name, item):
+            other_unit = _other_unit_named(table, context.units, unit.name)
+            if other_unit:
+                held = _held(unit.name, (f"表中“填报乡镇（单位）”填写为“{table.header.unit_text}”，"
+                                         f"与该邮箱登记的单位“{unit.name}”不一致。"), "table names another unit")
+                held.unit_text = table.header.unit_text
+                return held
 
-        week, source = _resolve_week(mail.subject, item, context)
-        if week is None:
-            return Decision(
-                MessageOutcome.HELD,
-                "no week could be determined",
-                unit=unit,
-                held_reason="无法确定该表属于活动的第几周（主题、文件名和填报时间都未能对应到报送周次）。",
-                reply=True,
-            )
+            week, source = _resolve_week(mail.subject, item, table, context)
+            if week is None:
+                return _held(unit.name, "无法确定该表属于活动的第几周（主题、文件名、工作表名称和填报时间都未能对应到报送周次）。",
+                             "no week could be determined")
 
-        report = check_table(item.table, first_week=week == context.campaign.weeks()[0])
-        plans.append(ReportPlan(
-            unit=unit,
-            week=week,
-            week_source=source,
-            late=context.campaign.is_late(week, context.received_at),
-            file_name=item.attachment.filename,
-            file_sha256=hashlib.sha256(item.attachment.data).hexdigest(),
-            report=report,
-        ))
+            report = check_table(table, first_week=week == context.campaign.weeks()[0])
+            plans.append(ReportPlan(
+                unit=unit.name,
+                week=week,
+                week_source=source,
+                late=context.campaign.is_late(week, context.received_at),
+                file_name=item.attachment.filename,
+                file_sha256=digest,
+                report=report,
+            ))
 
-    accepted = all(plan.report.accepted for plan in plans)
-    outcome = MessageOutcome.ACCEPTED if accepted else MessageOutcome.REJECTED
-    return Decision(outcome, "checked", unit=unit, reports=plans, reply=True)
+    rejected = any(not plan.report.accepted for plan in plans)
+    outcome = MessageOutcome.REJECTED if rejected else MessageOutcome.ACCEPTED
+    return Decision(outcome, "checked", unit=unit.name, reports=plans, demand_forms=demand_plans,
+                    reply=True)
+
+
+def _held(unit: str, reason: str, log_reason: str) -> Decision:
+    return Decision(MessageOutcome.HELD, log_reason, unit=unit, held_reason=reason, reply=True)
+
+
+def _tables_to_read(mail: IncomingMail, context: Context, unit: str, item: _Found) -> list[WeeklyTable]:
+    """Return the tables of one file that count.
+
+    A workbook often carries last week's sheet beside this week's. When the mail names its week,
+    sheets of other weeks that the unit has already reported are left out.
+    """
+    if len(item.tables) < 2:
+        return item.tables
+    mail_week = _explicit_week(mail.subject, item.attachment.filename, context.campaign)
+    if mail_week is None:
+        return item.tables
+    already = context.received_weeks.get(unit, frozenset())
+    return [table for table in item.tables
+            if _sheet_week(table, context.campaign) in (None, mail_week)
+            or _sheet_week(table, context.campaign) not in already]
 
 
 def _other_unit_named(table: WeeklyTable, units: UnitDirectory, unit: str) -> str | None:
@@ -213,16 +311,40 @@ def _other_unit_named(table: WeeklyTable, units: UnitDirectory, unit: str) -> st
     return named.name
 
 
-def _resolve_week(subject: str, item: _FoundTable, context: Context) -> tuple[int | None, WeekSource]:
-    """Find the report's week: 第N周 in the subject or file name, the 填报时间, the arrival time."""
+def _sheet_week(table: WeeklyTable, campaign: Campaign) -> int | None:
+    week = table.week_hint
+    return week if week is not None and campaign.is_reporting_week(week) else None
+
+
+def _explicit_week(subject: str, file_name: str, campaign: Campaign) -> int | None:
+    for text in (subject, file_name):
+        week = week_from_text(text or "")
+        if week is not None and campaign.is_reporting_week(week):
+            return week
+    return None
+
+
+def _resolve_week(subject: str, item: _Found, table: WeeklyTable,
+                  context: Context) -> tuple[int | None, WeekSource]:
+    """Find the report's week.
+
+    A workbook with several week sheets gives each table its sheet's week. Otherwise the order is:
+    第N周 in the subject, in the file name, in the sheet name or title, then the 填报时间, then the
+    arrival time.
+    """
     campaign = context.campaign
-    valid = set(campaign.weeks())
+    sheet_week = _sheet_week(table, campaign)
+    if sheet_week is not None and len(item.tables) > 1:
+        return sheet_week, WeekSource.SHEET
+
     for text, source in ((subject, WeekSource.SUBJECT), (item.attachment.filename, WeekSource.FILE_NAME)):
         week = week_from_text(text or "")
-        if week in valid:
+        if week is not None and campaign.is_reporting_week(week):
             return week, source
+    if sheet_week is not None:
+        return sheet_week, WeekSource.SHEET
 
-    fill_date = item.table.header.fill_date
+    fill_date = table.header.fill_date
     if fill_date is not None:
         week = campaign.week_for_fill_date(fill_date)
         if week is not None:
@@ -231,7 +353,18 @@ def _resolve_week(subject: str, item: _FoundTable, context: Context) -> tuple[in
     return campaign.week_due_after(context.received_at), WeekSource.RECEIVED
 
 
-FAILED_REASON = "读取该文件时系统出现错误，邮件已保存并转县科协人工核对，暂不需要重新发送。"
+def oversized_decision(mail: IncomingMail, size: int, limit: int, units: UnitDirectory) -> Decision:
+    """Describe a mail too large to fetch: recorded from its headers, the sender told the limit."""
+    unit = units.by_email(mail.sender) if mail.sender else None
+    reason = (f"邮件大小约 {size / 1048576:.1f} MB，超过本系统可接收的 {limit / 1048576:.0f} MB 上限，"
+              "未能下载。请只附上填好的统计表文件（不要附照片、视频），或把文件压缩后重新发送。")
+    return Decision(
+        MessageOutcome.UNREADABLE,
+        "message over the size limit",
+        unit=unit.name if unit else None,
+        problems=[FileProblem("", reason)],
+        reply=unit is not None and not (mail.automatic or mail.bounce),
+    )
 
 
 def failed_decision(mail: IncomingMail, units: UnitDirectory) -> Decision:

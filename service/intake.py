@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session
 from ingest.failpoints import failpoint
 from ingest.mailbox import FetchedMessage, Mailbox, MessageNotFound
 from ingest.message import parse_message
-from ingest.pipeline import Context, Decision, decide, failed_decision
+from ingest.pipeline import Context, Decision, decide, failed_decision, oversized_decision
 from service.config import Settings
-from service.replies import queue_replies
+from service.converter import container_limits, converter
+from service.replies import queue_libreoffice_alert, queue_replies
 from store import outcomes, repository
 from store.models import Message, MessageOutcome
 from store.session import Database
@@ -91,10 +92,8 @@ def _process_uid(settings: Settings, database: Database, mailbox: Mailbox, uid: 
         known_id = known.id if known is not None and known.outcome != MessageOutcome.PENDING else None
 
     if known_id is None:
-        try:
-            fetched = mailbox.fetch(uid)
-        except MessageNotFound:
-            logger.info("mailbox %s: UID %d is gone, another client moved or deleted it", key, uid)
+        fetched = _fetch(settings, mailbox, uid)
+        if fetched is None:
             return
         failpoint("after-fetch")
         message_pk = archive(database, key, mailbox.uid_validity, fetched, now)
@@ -111,6 +110,23 @@ def _process_uid(settings: Settings, database: Database, mailbox: Mailbox, uid: 
     with database.session() as session:
         repository.mark_moved(session, session.get_one(Message, known_id), now())
     report.moved += 1
+
+
+def _fetch(settings: Settings, mailbox: Mailbox, uid: int) -> FetchedMessage | None:
+    """Fetch one message, or only its header when RFC822.SIZE is over the limit; None if gone."""
+    key = mailbox_key(settings)
+    try:
+        size = mailbox.fetch_sizes([uid]).get(uid)
+        if size is None:
+            raise MessageNotFound(f"UID {uid} not in the folder")
+        if size > settings.limits.max_message_bytes:
+            logger.warning("mailbox %s: UID %d is %d bytes, over the limit of %d: fetching the header only",
+                           key, uid, size, settings.limits.max_message_bytes)
+            return mailbox.fetch_headers(uid)
+        return mailbox.fetch(uid)
+    except MessageNotFound:
+        logger.info("mailbox %s: UID %d is gone, another client moved or deleted it", key, uid)
+        return None
 
 
 def archive(database: Database, mailbox: str, uid_validity: int, fetched: FetchedMessage,
@@ -143,6 +159,8 @@ def archive(database: Database, mailbox: str, uid_validity: int, fetched: Fetche
             sender=headers["sender"],
             subject=headers["subject"],
         )
+        # The server's RFC822.SIZE: larger than the bytes kept when only the header was fetched.
+        message.size = max(fetched.size, len(fetched.raw))
         session.flush()
         logger.info("message #%d: archived UID %d (%d bytes)", message.id, fetched.uid,
                     len(fetched.raw))
@@ -198,8 +216,12 @@ def _decide_in(session: Session, settings: Settings, message_pk: int,
         return None
 
     mail = parse_message(message.raw)
+    limit = settings.limits.max_message_bytes
     try:
-        decision = decide(mail, _context(settings, message.internal_date))
+        if message.size > limit and len(message.raw) < message.size:
+            decision = oversized_decision(mail, message.size, limit, settings.unit_directory())
+        else:
+            decision = decide(mail, _context(settings, session, message.internal_date))
         error = None
     except Exception as err:  # noqa: BLE001 - a reader bug must still answer the sender
         logger.exception("message #%d: deciding failed", message_pk)
@@ -209,15 +231,20 @@ def _decide_in(session: Session, settings: Settings, message_pk: int,
     records = outcomes.record_decision(session, message, decision, now(), error=error)
     if reply:
         queue_replies(session, settings, message, mail, decision, records, now())
+    if decision.needs_converter:
+        queue_libreoffice_alert(session, settings, now())
     return decision
 
 
-def _context(settings: Settings, received_at: dt.datetime) -> Context:
+def _context(settings: Settings, session: Session, received_at: dt.datetime) -> Context:
     return Context(
         units=settings.unit_directory(),
         campaign=settings.campaign.calendar(),
         own_addresses=settings.county_addresses,
         received_at=received_at,
+        limits=container_limits(settings),
+        convert=converter(settings),
+        received_weeks=outcomes.received_weeks(session),
     )
 
 

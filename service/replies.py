@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from html import escape
 
 from sqlalchemy.orm import Session
 
 from ingest.message import IncomingMail
 from ingest.pipeline import FAILED_REASON, Decision
 from notify.compose import compose_mail
-from notify.notices import HeldNotice, Notice, ReceiptNotice, RejectionNotice, UnreadableNotice
+from notify.notices import (
+    DemandReceiptNotice,
+    HeldNotice,
+    Notice,
+    ReceiptNotice,
+    RejectionNotice,
+    UnreadableNotice,
+)
 from notify.render import render_notice
 from service.config import Settings
-from store import repository
+from store import outcomes, repository
 from store.models import Message, MessageOutcome
-from store.outcomes import RecordedReport
+from store.outcomes import Recorded, RecordedDemandForm, RecordedReport
 
 logger = logging.getLogger(__name__)
 
 
 def queue_replies(session: Session, settings: Settings, message: Message, mail: IncomingMail,
-                  decision: Decision, records: list[RecordedReport], now: dt.datetime) -> None:
+                  decision: Decision, records: Recorded, now: dt.datetime) -> None:
     """Compose each reply the decision calls for and put it in the outbox; no commit."""
     if not decision.reply or not mail.sender:
         return
@@ -54,11 +62,14 @@ def queue_replies(session: Session, settings: Settings, message: Message, mail: 
 
 
 def _notices(settings: Settings, message: Message, mail: IncomingMail, decision: Decision,
-             records: list[RecordedReport]) -> list[Notice]:
+             records: Recorded) -> list[Notice]:
     campaign = settings.campaign
     received_at = message.internal_date or message.received_at
     if decision.outcome in (MessageOutcome.ACCEPTED, MessageOutcome.REJECTED):
-        return [_report_notice(record, settings, received_at) for record in records]
+        notices: list[Notice] = [_report_notice(record, settings, received_at, decision.ignored_files)
+                                 for record in records.reports]
+        notices.extend(_demand_notice(record, settings, received_at) for record in records.demand_forms)
+        return notices
 
     if decision.outcome == MessageOutcome.UNREADABLE:
         return [UnreadableNotice(
@@ -81,7 +92,26 @@ def _notices(settings: Settings, message: Message, mail: IncomingMail, decision:
     )]
 
 
-def _report_notice(record: RecordedReport, settings: Settings, received_at: dt.datetime) -> Notice:
+def _demand_notice(record: RecordedDemandForm, settings: Settings, received_at: dt.datetime) -> Notice:
+    form = record.plan.form
+    return DemandReceiptNotice(
+        unit=record.plan.unit,
+        received_at=received_at,
+        file_name=record.plan.file_name,
+        source=form.source,
+        contact=form.contact,
+        phone=form.phone,
+        rows=form.rows,
+        replaced=record.replaced,
+        superseded=str(record.record.status) == "superseded",
+        duplicate=record.duplicate,
+        campaign_name=settings.campaign.name,
+        tz=settings.campaign.timezone,
+    )
+
+
+def _report_notice(record: RecordedReport, settings: Settings, received_at: dt.datetime,
+                   ignored_files: list[str]) -> Notice:
     plan = record.plan
     report = plan.report
     calendar = settings.campaign.calendar()
@@ -102,3 +132,49 @@ def _report_notice(record: RecordedReport, settings: Settings, received_at: dt.d
         rows = [{column: value or 0 for column, value in row.items()} for row in report.values]
         return ReceiptNotice(rows=rows, totals=report.totals(), **common)
     return RejectionNotice(violations=report.violations, **common)
+
+
+LIBREOFFICE_ALERT_SUBJECT = "系统提示：请在服务器上安装 LibreOffice，以便读取旧版 Word 和 WPS 文件"
+LIBREOFFICE_ALERT_TEXT = """管理员您好：
+
+有乡镇发来了旧版 Word（.doc）、WPS 文字（.wps）或 WPS 表格（.et）格式的统计表。服务器上没有安装 LibreOffice，本系统无法读取这些文件，已回复发件人改存为 .xlsx 或 .docx 后重新发送。
+
+安装 LibreOffice 后，本系统即可直接读取这类文件，不必再麻烦乡镇另存。在 Debian 或 Ubuntu 服务器上，以管理员身份执行：
+
+    apt-get install -y --no-install-recommends libreoffice-calc-nogui libreoffice-writer-nogui
+
+安装后无需修改配置，也无需重启服务。若 soffice 不在系统路径中，请在配置文件 [libreoffice] 一节的 path 中填写其完整路径。
+
+本提示只发送一次。
+
+{signature}
+（本邮件由系统自动发送。）
+"""
+
+
+def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.datetime) -> None:
+    """Tell the admin once that LibreOffice is missing; later calls queue nothing."""
+    recipient = settings.admin_emails[0] if settings.admin_emails else settings.smtp.from_address
+    message_id = f"<alert.libreoffice-missing@{settings.smtp.from_address.rpartition('@')[2]}>"
+    if outcomes.find_outbox_mail(session, message_id) is not None:
+        return
+
+    text = LIBREOFFICE_ALERT_TEXT.format(signature=settings.smtp.from_name)
+    html = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in text.split("\n\n"))
+    composed = compose_mail(
+        from_address=settings.smtp.from_address,
+        from_name=settings.smtp.from_name,
+        to=recipient,
+        subject=LIBREOFFICE_ALERT_SUBJECT,
+        text=text,
+        html=html,
+        kind="alert",
+        now=now,
+        in_reply_to=None,
+        references=[],
+    )
+    composed.replace_header("Message-ID", message_id)
+    repository.enqueue_mail(session, message=None, kind="alert", recipient=recipient,
+                            subject=LIBREOFFICE_ALERT_SUBJECT, mail_message_id=message_id,
+                            raw=bytes(composed), now=now)
+    logger.warning("alert: LibreOffice missing, admin %s told once", recipient)

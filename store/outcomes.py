@@ -8,9 +8,27 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.pipeline import Decision, ReportPlan
+from ingest.pipeline import Decision, DemandPlan, ReportPlan
 from store import repository
-from store.models import Message, Submission, Unit
+from store.models import DemandFormRecord, Message, OutboxMail, Submission, Unit
+
+
+@dataclass(frozen=True)
+class RecordedDemandForm:
+    """A demand form of the decision as stored, and whether it replaced an earlier one."""
+
+    plan: DemandPlan
+    record: DemandFormRecord
+    duplicate: bool
+    replaced: bool
+
+
+@dataclass
+class Recorded:
+    """Everything :func:`record_decision` stored for one mail."""
+
+    reports: list[RecordedReport]
+    demand_forms: list[RecordedDemandForm]
 
 
 @dataclass(frozen=True)
@@ -23,27 +41,45 @@ class RecordedReport:
 
 
 def record_decision(session: Session, message: Message, decision: Decision, now: dt.datetime,
-                    error: str | None = None) -> list[RecordedReport]:
-    """Store the decision's outcome and submissions on the archived message; no commit."""
+                    error: str | None = None) -> Recorded:
+    """Store the decision's outcome, submissions and demand forms on the archived message; no commit."""
     repository.mark_processed(session, message, decision.outcome, now,
                               error=error or decision.held_reason)
+    received_at = message.internal_date or message.received_at
 
-    recorded = []
+    reports = []
     for plan in decision.reports:
-        unit = session.scalars(select(Unit).where(Unit.name == plan.unit)).one()
         submission, duplicate = repository.record_submission(
             session,
             message=message,
-            unit=unit,
+            unit=_unit(session, plan.unit),
             week=plan.week,
             late=plan.late,
             file_name=plan.file_name,
             file_sha256=plan.file_sha256,
             report=plan.report,
-            received_at=message.internal_date or message.received_at,
+            received_at=received_at,
         )
-        recorded.append(RecordedReport(plan, submission, duplicate))
-    return recorded
+        reports.append(RecordedReport(plan, submission, duplicate))
+
+    forms = []
+    for plan in decision.demand_forms:
+        record, duplicate = repository.record_demand_form(
+            session,
+            message=message,
+            unit=_unit(session, plan.unit),
+            file_name=plan.file_name,
+            file_sha256=plan.file_sha256,
+            form=plan.form,
+            received_at=received_at,
+        )
+        replaced = repository.replaced_demand_form(session, record) is not None
+        forms.append(RecordedDemandForm(plan, record, duplicate, replaced))
+    return Recorded(reports, forms)
+
+
+def _unit(session: Session, name: str) -> Unit:
+    return session.scalars(select(Unit).where(Unit.name == name)).one()
 
 
 def update_location(session: Session, message: Message, mailbox: str, uid_validity: int,
@@ -54,3 +90,17 @@ def update_location(session: Session, message: Message, mailbox: str, uid_validi
     message.mailbox = mailbox
     message.uid_validity = uid_validity
     message.uid = uid
+
+
+def received_weeks(session: Session) -> dict[str, frozenset[int]]:
+    """Map each unit's name to the weeks it has any submission for."""
+    rows = session.execute(select(Unit.name, Submission.week).join(Submission.unit).distinct())
+    weeks: dict[str, set[int]] = {}
+    for name, week in rows:
+        weeks.setdefault(name, set()).add(week)
+    return {name: frozenset(values) for name, values in weeks.items()}
+
+
+def find_outbox_mail(session: Session, mail_message_id: str) -> OutboxMail | None:
+    """Return the outbox row with this Message-ID header, if one was ever queued."""
+    return session.scalars(select(OutboxMail).where(OutboxMail.mail_message_id == mail_message_id)).first()
