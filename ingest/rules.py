@@ -54,8 +54,8 @@ RULES: dict[RuleId, RuleText] = {
     ),
     RuleId.V2: RuleText(
         printed="至少填写一行数据",
-        explanation="表中栏目序号行（2至20）下面没有填写任何数据。",
-        fix="请在栏目序号行下面填写本乡镇本周的数据，保存后重新发送。",
+        explanation="表中表头和栏目序号行（2至20）下面没有填写任何数据。",
+        fix="请在表头和栏目序号行下面填写本乡镇本周的数据，保存后重新发送。",
     ),
     RuleId.T1: RuleText(
         printed="合计行=上面各行之和",
@@ -185,7 +185,7 @@ def _check_has_rows(table: WeeklyTable) -> list[Violation]:
             cell=table.source,
             columns=(),
             found={},
-            expected="栏目序号行下面至少应有一行数据",
+            expected="表头下面至少应有一行数据",
         )
     ]
 
