@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.smtp",
     "tests.fixtures.service",
+    "tests.fixtures.office",
 ]

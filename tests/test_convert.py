@@ -5,7 +5,6 @@ The .doc, .wps and .et inputs are made at test time by converting the builders' 
 """
 
 import http.server
-import os
 import subprocess
 import threading
 import time
@@ -50,18 +49,6 @@ def soffice_convert(soffice: str, work: Path, source: Path, target: str) -> byte
         check=True, capture_output=True, timeout=120,
     )
     return (work / "out" / f"{source.stem}.{target}").read_bytes()
-
-
-@pytest.fixture(scope="session")
-def soffice() -> str:
-    path = find_libreoffice()
-    if path is None:
-        missing = "LibreOffice not installed: apt-get install -y libreoffice-calc-nogui libreoffice-writer-nogui"
-        if os.environ.get("CI"):
-            # .ci/run installs LibreOffice, so a skip there would hide a broken install step.
-            pytest.fail(missing)
-        pytest.skip(missing)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,14 @@ import datetime as dt
 import io
 import os
 import re
-import shutil
-import struct
-import subprocess
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
+
+from ingest.convert import find_libreoffice
+from tests.fixtures.office import MISSING, convert_files, encrypt_doc, encrypt_xls
 from docx import Document
 
 from ingest.errors import UnreadableFile
@@ -51,30 +51,13 @@ def _rules(report):
 # --- LibreOffice-made .xls and .doc files --------------------------------------------------
 
 
-def _soffice() -> str:
-    binary = shutil.which("soffice") or shutil.which("libreoffice")
-    if binary is None:
-        message = "LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui"
-        if os.environ.get("CI"):
-            # .ci/run installs LibreOffice, so a skip there would hide a broken install step.
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
-
-
 def _convert(tmp: Path, files: dict[str, bytes], target: str) -> dict[str, bytes]:
-    """Convert the files in one LibreOffice run with its own profile; return them by stem."""
-    source = tmp / "in"
-    source.mkdir()
-    for name, data in files.items():
-        (source / name).write_bytes(data)
-
-    command = [
-        _soffice(), "--headless", "--norestore", f"-env:UserInstallation=file://{tmp / 'profile'}",
-        "--convert-to", target, "--outdir", str(tmp / "out"), *(str(source / name) for name in files),
-    ]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
-    return {Path(name).stem: (tmp / "out" / f"{Path(name).stem}.{target}").read_bytes() for name in files}
+    binary = find_libreoffice()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    return convert_files(binary, tmp, files, target)
 
 
 def _hidden_sheet_workbook() -> bytes:
@@ -104,26 +87,6 @@ def doc_file(tmp_path_factory) -> bytes:
     buffer = io.BytesIO()
     Document().save(buffer)
     return _convert(tmp_path_factory.mktemp("doc"), {"blank.docx": buffer.getvalue()}, "doc")["blank"]
-
-
-def _encrypt_xls(data: bytes) -> bytes:
-    """Return the workbook with its INTERFACEHDR record retyped as FILEPASS, which is what marks
-    an .xls as password-protected. LibreOffice writes BOF (16 bytes) then INTERFACEHDR."""
-    patched = bytearray(data)
-    bof = patched.find(b"\x09\x08\x10\x00")
-    header = bof + 20
-    assert patched[header : header + 2] == b"\xe1\x00", "unexpected record after BOF"
-    patched[header : header + 2] = b"\x2f\x00"
-    return bytes(patched)
-
-
-def _encrypt_doc(data: bytes) -> bytes:
-    """Return the document with fEncrypted set in its FIB (MS-DOC 2.5.2: flags word at offset 10)."""
-    patched = bytearray(data)
-    fib = patched.find(b"\xec\xa5")
-    (flags,) = struct.unpack_from("<H", patched, fib + 10)
-    struct.pack_into("<H", patched, fib + 10, flags | 0x0100)
-    return bytes(patched)
 
 
 def test_xls_reader_data_row(xls_files):
@@ -200,7 +163,7 @@ def test_xls_read_grids(xls_files):
 
 def test_xls_encrypted_reason(xls_files):
     with pytest.raises(UnreadableFile) as caught:
-        read_xls(_encrypt_xls(xls_files["valid"]))
+        read_xls(encrypt_xls(xls_files["valid"]))
     assert "密码" in caught.value.reason
 
 
@@ -228,7 +191,7 @@ def test_sniff_xls_under_xlsx_name(xls_files):
 
 
 def test_sniff_encrypted_xls(xls_files):
-    assert sniff_kind(_encrypt_xls(xls_files["valid"]), "统计表.xls") == "encrypted"
+    assert sniff_kind(encrypt_xls(xls_files["valid"]), "统计表.xls") == "encrypted"
 
 
 def test_sniff_doc(doc_file):
@@ -240,7 +203,7 @@ def test_sniff_doc_named_wps(doc_file):
 
 
 def test_sniff_encrypted_doc(doc_file):
-    assert sniff_kind(_encrypt_doc(doc_file), "统计表.doc") == "encrypted"
+    assert sniff_kind(encrypt_doc(doc_file), "统计表.doc") == "encrypted"
 
 
 # --- .xlsx as WPS and other programs write it ------------------------------------------------
