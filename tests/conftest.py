@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.service",
     "tests.fixtures.office",
+    "tests.fixtures.archives",
 ]

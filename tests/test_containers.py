@@ -2,13 +2,12 @@
 
 import io
 import os
-import shutil
 import struct
-import subprocess
 import zipfile
-import zlib
 
 import pytest
+
+from tests.fixtures.archives import empty_7z, empty_rar5
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,38 +66,6 @@ def patch_zip_field(data: bytes, local_offset: int, central_offset: int, value: 
     patched[local + local_offset:local + local_offset + len(value)] = value
     patched[central + central_offset:central + central_offset + len(value)] = value
     return bytes(patched)
-
-
-def empty_7z() -> bytes:
-    # 7z signature header of an empty archive: version 0.4, then the CRC of 20 zero bytes
-    # (next header offset, size and CRC all zero).
-    return b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", zlib.crc32(bytes(20))) + bytes(20)
-
-
-def empty_rar5() -> bytes:
-    # RAR 5 signature, a main archive header (type 1) and an end of archive header (type 5),
-    # each a CRC32 over its size field and body.
-    def header(kind: int) -> bytes:
-        body = bytes([3, kind, 0, 0])
-        return struct.pack("<I", zlib.crc32(body)) + body
-
-    return b"Rar!\x1a\x07\x01\x00" + header(1) + header(5)
-
-
-@pytest.fixture(scope="session")
-def encrypted_zip(tmp_path_factory) -> bytes:
-    """A zip whose member is encrypted with a password, made by Info-ZIP's zip."""
-    zip_program = shutil.which("zip")
-    if zip_program is None:
-        missing = "zip not installed: apt-get install -y zip"
-        if os.environ.get("CI"):
-            # .ci/run installs zip, so a skip there would hide a broken install step.
-            pytest.fail(missing)
-        pytest.skip(missing)
-    work = tmp_path_factory.mktemp("encrypted")
-    (work / "table.xlsx").write_bytes(XLSX)
-    subprocess.run([zip_program, "-q", "-P", "1234", "locked.zip", "table.xlsx"], cwd=work, check=True)
-    return (work / "locked.zip").read_bytes()
 
 
 # Member names and contents.
