@@ -347,6 +347,58 @@ def test_docx_reader_deep_nesting_bounded():
     assert len(read_docx(_save_document(document))) == 5
 
 
+def _wrap(element, *tags: str) -> None:
+    """Wrap ``element`` in place in the given elements, outermost first (e.g. w:sdt, w:sdtContent)."""
+    parent, position = element.getparent(), element.getparent().index(element)
+    outer = inner = OxmlElement(tags[0])
+    for tag in tags[1:]:
+        child = OxmlElement(tag)
+        inner.append(child)
+        inner = child
+    parent.insert(position, outer)
+    inner.append(element)
+
+
+def test_docx_reader_table_in_content_control():
+    document = Document()
+    table = document.add_table(rows=1, cols=1)
+    table.cell(0, 0).text = "12"
+    _wrap(table._tbl, "w:sdt", "w:sdtContent")
+    assert _values(read_docx(_save_document(document))[0].rows[0]) == ["12"]
+
+
+def test_docx_reader_run_in_content_control():
+    document = Document()
+    cell = document.add_table(rows=1, cols=1).cell(0, 0)
+    cell.text = "46"
+    _wrap(cell.paragraphs[0].runs[0]._r, "w:sdt", "w:sdtContent")
+    assert _values(read_docx(_save_document(document))[0].rows[0]) == ["46"]
+
+
+def test_docx_reader_paragraph_in_content_control():
+    document = Document()
+    cell = document.add_table(rows=1, cols=1).cell(0, 0)
+    cell.text = "892"
+    _wrap(cell.paragraphs[0]._p, "w:sdt", "w:sdtContent")
+    assert _values(read_docx(_save_document(document))[0].rows[0]) == ["892"]
+
+
+def test_docx_reader_tracked_insertion():
+    document = Document()
+    cell = document.add_table(rows=1, cols=1).cell(0, 0)
+    cell.text = "15"
+    _wrap(cell.paragraphs[0].runs[0]._r, "w:ins")
+    assert _values(read_docx(_save_document(document))[0].rows[0]) == ["15"]
+
+
+def test_docx_reader_fill_line_in_content_control():
+    document = Document()
+    paragraph = document.add_paragraph("填报人：李明")
+    _wrap(paragraph._p, "w:sdt", "w:sdtContent")
+    document.add_table(rows=1, cols=1)
+    assert read_docx(_save_document(document))[0].text_above == ["填报人：李明"]
+
+
 def _legacy_horizontal_merge(cell, value: str | None) -> None:
     """Mark the cell as a Word 2003 horizontal merge: restart for a value, else continue."""
     merge = OxmlElement("w:hMerge")

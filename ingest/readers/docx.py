@@ -3,6 +3,9 @@
 python-docx's ``row.cells`` returns a merged cell once for every grid column and every row it
 spans, so a value typed into a merged cell would be counted several times. This reader walks the
 ``w:tc`` elements instead and keeps a merged cell's text only at its top-left grid position.
+It also reads text and tables wrapped in content controls (``w:sdt``), custom XML and tracked
+insertions, which python-docx 1.2's ``iter_inner_content`` and ``Paragraph.text`` skip. Word
+templates often put their fill-in fields in content controls.
 
 Clerks lay out the 填报 line and the signatures in small borderless tables around the weekly
 table, or put the whole form inside a cell of a layout table. So a grid's ``text_above`` and
@@ -13,13 +16,12 @@ table also contain the rows of the table around it.
 import io
 import logging
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from docx import Document
 from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.ns import qn
-from docx.table import Table, _Cell
-from docx.text.paragraph import Paragraph
+from docx.oxml.table import CT_Tbl
 from lxml.etree import XMLSyntaxError
 
 from ingest.errors import UnreadableFile
@@ -28,6 +30,9 @@ from ingest.table import Cell, Grid
 logger = logging.getLogger(__name__)
 
 DAMAGED_REASON = "附件无法作为Word文档打开，文件可能已损坏或不完整。请用Word或WPS打开确认后重新保存，再作为附件发送。"
+
+_P, _R, _TBL = qn("w:p"), qn("w:r"), qn("w:tbl")
+_SDT, _SDT_CONTENT, _CUSTOM_XML = qn("w:sdt"), qn("w:sdtContent"), qn("w:customXml")
 
 # Cells wrapped in a content control (w:sdt) or custom XML sit one level deeper than w:tc.
 _ROW_CELLS = "./w:tc | ./w:sdt/w:sdtContent/w:tc | ./w:customXml/w:tc"
@@ -39,8 +44,8 @@ _CONTEXT_TABLE_ROWS = 3
 # Lines of context kept on each side of a table: a form page has about a dozen.
 _CONTEXT_LINES = 40
 
-# Tables nested deeper than this are not read. Word itself offers no limit, but a form never
-# needs more than a layout table around the weekly table.
+# Tables nested deeper than this are not read: a form needs at most a layout table or two around
+# the weekly table, and the limit bounds the recursion.
 _MAX_NESTING = 4
 
 
@@ -51,7 +56,7 @@ def read_docx(data: bytes) -> list[Grid]:
     表格1中的表格1 and follows 表格1.
     """
     document = _open(data)
-    return _read_container(document.iter_inner_content(), "表格", [], [], depth=0)
+    return _read_container(_blocks(document.element.body), "表格", [], [], depth=0)
 
 
 def _open(data: bytes):
@@ -61,7 +66,35 @@ def _open(data: bytes):
         raise UnreadableFile(f"docx: cannot open document: {err}", DAMAGED_REASON) from err
 
 
-def _read_container(blocks: Iterable[Paragraph | Table], prefix: str, above: list[str], below: list[str],
+def _blocks(container) -> Iterator[str | CT_Tbl]:
+    """Yield the text of each paragraph and each table directly in the body or a ``w:tc``.
+
+    Content controls and custom XML around paragraphs or tables are looked through.
+    """
+    for child in container.iterchildren():
+        if child.tag == _P:
+            yield _paragraph_text(child)
+        elif child.tag == _TBL:
+            yield child
+        elif child.tag == _SDT:
+            for content in child.iterchildren(_SDT_CONTENT):
+                yield from _blocks(content)
+        elif child.tag == _CUSTOM_XML:
+            yield from _blocks(child)
+
+
+def _paragraph_text(paragraph) -> str:
+    """Return the text of every run in the paragraph, also inside hyperlinks, fields, content
+    controls and tracked insertions. Deleted text is in ``w:delText``, which a run's text omits."""
+    return "".join(run.text for run in paragraph.iter(_R))
+
+
+def _cell_text(tc) -> str:
+    """Return the paragraphs of a cell, one per line, without the text of tables nested in it."""
+    return "\n".join(block for block in _blocks(tc) if isinstance(block, str))
+
+
+def _read_container(blocks: Iterable[str | CT_Tbl], prefix: str, above: list[str], below: list[str],
                     depth: int, first_number: int = 1) -> list[Grid]:
     """Read the tables among ``blocks`` (the body or one cell) and then the tables nested in them.
 
@@ -69,11 +102,11 @@ def _read_container(blocks: Iterable[Paragraph | Table], prefix: str, above: lis
     ``prefix`` followed by ``first_number``, ``first_number + 1``...
     """
     items: list[str | Grid] = []
-    tables: list[tuple[Table, Grid]] = []
+    tables: list[tuple[CT_Tbl, Grid]] = []
     for block in blocks:
-        if isinstance(block, Paragraph):
-            if block.text.strip():
-                items.append(block.text.strip())
+        if isinstance(block, str):
+            if block.strip():
+                items.append(block.strip())
             continue
 
         grid = _read_table(block, f"{prefix}{first_number + len(tables)}")
@@ -116,13 +149,14 @@ def _context(items: Iterable[str | Grid]) -> tuple[list[str], bool]:
     return lines, True
 
 
-def _read_nested(table: Table, grid: Grid, depth: int) -> list[Grid]:
+def _read_nested(table: CT_Tbl, grid: Grid, depth: int) -> list[Grid]:
     """Read the tables inside the cells of ``table``, which was read into ``grid``."""
     nested: list[Grid] = []
     count = 0
-    for number, tr in enumerate(table._tbl.tr_lst):
+    for number, tr in enumerate(table.tr_lst):
         for tc in tr.xpath(_ROW_CELLS):
-            if not tc.tbl_lst:
+            inner = [block for block in _blocks(tc) if not isinstance(block, str)]
+            if not inner:
                 continue
             if depth > _MAX_NESTING:
                 logger.info("docx: %s: tables nested deeper than %d levels are not read", grid.name, _MAX_NESTING)
@@ -130,9 +164,8 @@ def _read_nested(table: Table, grid: Grid, depth: int) -> list[Grid]:
 
             above = [*grid.text_above, *_row_lines(grid.rows[:number])]
             below = [*_row_lines(grid.rows[number + 1 :]), *grid.text_below]
-            blocks = _Cell(tc, table).iter_inner_content()
-            nested.extend(_read_container(blocks, f"{grid.name}中的表格", above, below, depth, count + 1))
-            count += len(tc.tbl_lst)
+            nested.extend(_read_container(_blocks(tc), f"{grid.name}中的表格", above, below, depth, count + 1))
+            count += len(inner)
     return nested
 
 
@@ -141,9 +174,9 @@ def _row_lines(rows: list[list[Cell]]) -> list[str]:
     return [line for line in lines if line]
 
 
-def _read_table(table: Table, name: str) -> Grid:
-    width = len(table._tbl.tblGrid.gridCol_lst)
-    rows = [_read_row(table, tr, name, number) for number, tr in enumerate(table._tbl.tr_lst, start=1)]
+def _read_table(table: CT_Tbl, name: str) -> Grid:
+    width = len(table.tblGrid.gridCol_lst)
+    rows = [_read_row(tr, name, number) for number, tr in enumerate(table.tr_lst, start=1)]
 
     width = max([width, *(len(row) for row in rows)])
     for number, row in enumerate(rows, start=1):
@@ -153,12 +186,12 @@ def _read_table(table: Table, name: str) -> Grid:
     return Grid(name=name, rows=rows)
 
 
-def _read_row(table: Table, tr, name: str, number: int) -> list[Cell]:
+def _read_row(tr, name: str, number: int) -> list[Cell]:
     cells = [_blank(name, number, column) for column in range(1, tr.grid_before + 1)]
 
     for tc in tr.xpath(_ROW_CELLS):
         column = len(cells) + 1
-        text = None if _is_covered(tc) else _Cell(tc, table).text
+        text = None if _is_covered(tc) else _cell_text(tc)
         cells.append(Cell(value=text, ref=_ref(name, number, column)))
         cells.extend(_blank(name, number, column + offset) for offset in range(1, tc.grid_span))
 
