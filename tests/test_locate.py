@@ -9,6 +9,7 @@ from ingest.locate import locate_tables
 from ingest.readers.docx import read_docx
 from ingest.readers.xlsx import read_xlsx
 from ingest.table import Cell, Grid
+from ingest.values import parse_count
 from service.samples.tables import (
     NOTICE,
     SAMPLE_ROWS,
@@ -343,6 +344,19 @@ def test_layout_flat_header_no_numbering():
 def test_layout_flat_header_docx():
     table = _layout_table(Layout(header=HeaderStyle.FLAT, numbering=Numbering.NONE), builder=build_docx)
     assert _values(table.rows[0]) == [str(value) for value in VALID]
+
+
+@pytest.mark.parametrize("builder", [build_xlsx, build_docx])
+def test_layout_two_row_header(builder):
+    table = _layout_table(Layout(header=HeaderStyle.TWO_ROWS), builder=builder)
+    assert [parse_count(value) for value in _values(table.rows[0])] == list(VALID)
+
+
+@pytest.mark.parametrize("builder", [build_xlsx, build_docx])
+def test_layout_two_row_header_no_numbering(builder):
+    table = _layout_table(Layout(header=HeaderStyle.TWO_ROWS, numbering=Numbering.NONE, leading=LEADING),
+                          builder=builder)
+    assert [parse_count(value) for value in _values(table.rows[0])] == list(VALID)
 
 
 def test_layout_notice_and_origin():
