@@ -1,0 +1,65 @@
+"""End to end against Dovecot: the size limit, the LibreOffice alert and the demand form receipt."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from service.samples.mails import build_mail_with_files
+from service.samples.tables import SAMPLE_ROWS, build_demand_docx, build_xlsx
+from store.models import MessageOutcome
+from tests.test_intake import at, deliver, outcomes, replies, run_once, submissions
+
+pytestmark = pytest.mark.dovecot
+
+
+def add_to_config(setup, text: str) -> None:
+    setup.config_path.write_text(text + "\n" + setup.config_path.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def test_oversized_mail_answered_from_header(service_setup):
+    """GIVEN a 1 MB limit WHEN a 2 MB mail arrives THEN only its header is archived and the clerk is told."""
+    add_to_config(service_setup, "[limits]\nmax_message_mb = 1\n")
+    deliver(service_setup.account, build_mail_with_files(
+        [("水定镇.xlsx", build_xlsx([SAMPLE_ROWS["valid"]])), ("活动视频.mp4", os.urandom(2 * 1024 * 1024))],
+        date=at(22, 16, 0)))
+
+    assert run_once(service_setup).exit_code == 0
+
+    assert outcomes(service_setup) == {MessageOutcome.UNREADABLE: 1}
+    reply = replies(service_setup)[0]
+    assert reply["X-Zhoubao-Notice"] == "unreadable"
+    assert "1 MB" in reply.get_body(("plain",)).get_content()
+    assert service_setup.account.uids("INBOX") == []
+
+
+def test_libreoffice_missing_told_once(service_setup):
+    """GIVEN no LibreOffice WHEN two .doc files arrive THEN each sender is answered and the admin told once."""
+    add_to_config(service_setup, '[admin]\nemails = ["kexie-admin@example.test"]\n'
+                                 '[libreoffice]\npath = "/nonexistent/soffice"\n')
+    word_97 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096)
+    for minute in (1, 2):
+        deliver(service_setup.account, build_mail_with_files([("水定镇.doc", word_97)], date=at(22, 16, minute),
+                                                             subject=f"水定镇第3周统计表{minute}"))
+
+    assert run_once(service_setup).exit_code == 0
+
+    kinds = sorted((mail["To"], mail["X-Zhoubao-Notice"]) for mail in replies(service_setup))
+    assert kinds == [("kexie-admin@example.test", "alert"), ("shuiding_kx@163.com", "unreadable"),
+                     ("shuiding_kx@163.com", "unreadable")]
+
+
+def test_demand_form_receipt(service_setup):
+    deliver(service_setup.account, build_mail_with_files(
+        [("水定镇活动需求征集表.docx",
+          build_demand_docx([("农业专家2名", "果农", "12月上旬", "线下，各村", "林果冬季修剪", "挂图50份")]))],
+        subject="水定镇科技之冬活动需求征集表", date=at(1, 11, 0)))
+
+    assert run_once(service_setup).exit_code == 0
+
+    assert submissions(service_setup) == []
+    assert outcomes(service_setup) == {MessageOutcome.ACCEPTED: 1}
+    assert [mail["X-Zhoubao-Notice"] for mail in replies(service_setup)] == ["demand-receipt"]
+
+
