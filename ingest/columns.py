@@ -115,16 +115,13 @@ def has_header_words(rows: list[list[Cell]]) -> bool:
 
 
 def is_header_row(row: list[Cell]) -> bool:
-    """Return whether the row is a row of header labels: two or more 场次/人次 cells, no numbers."""
+    """Return whether the row is a row of header labels: two or more 场次/人次 cells, no digits.
+
+    A data row written with units ("12场次", "892人次") has digits, so it is not a header row.
+    """
     texts = [compact(cell.value) for cell in row]
     leaves = sum(1 for text in texts if _SESSIONS in text or _ATTENDANCE in text)
-    return leaves >= 2 and not any(_is_number(cell.value) for cell in row)
-
-
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int | float) or compact(value).isdigit()
+    return leaves >= 2 and not any(character.isdigit() for text in texts for character in text)
 
 
 def header_top(rows: list[list[Cell]], bottom: int) -> int:

@@ -107,7 +107,7 @@ def _tables_in(grid: Grid) -> Iterator[WeeklyTable]:
 
 
 def _spans(grid: Grid) -> Iterator[_Span]:
-    # NOTE: tables side by side are not found: a row's left-most numbering run or header is used.
+    # NOTE: of two tables side by side, only the left one is found, and only by its numbering row.
     index = 0
     while index < len(grid.rows):
         layout = _layout_at(grid.rows, index)

@@ -440,6 +440,13 @@ def test_crossed_out_only_row_read():
     assert table.rows[0].ref == "Sheet1第8行"
 
 
+def test_values_with_units_only_row():
+    # Every cell carries a unit, so the row has no plain number, yet it is data, not a header.
+    written = [f"{value}场次" if column % 2 == 0 else f"{value}人次" for column, value in enumerate(VALID)]
+    table = _layout_table(Layout(numbering=Numbering.NONE), rows=[written, written])
+    assert len(table.rows) == 2
+
+
 def test_values_as_written_docx():
     table = _layout_table(Layout(), rows=[SAMPLE_ROWS["as_written"]], builder=build_docx)
     assert table.rows[0].cells[5].value == "2,385人次"
