@@ -144,8 +144,8 @@ def _layout_at(rows: list[list[Cell]], index: int) -> _Layout | None:
 def _numbered_layout(rows: list[list[Cell]], index: int, numbering: dict[int, int]) -> _Layout:
     """Map by the numbering row, unless the header words name every column differently.
 
-    A clerk who adds a column sometimes renumbers the whole row from 1, so that 2 stands over
-    村（个）; the words under which the clerk typed the values are then the better guide.
+    A clerk who adds a column sometimes renumbers the whole row from 1, so that 2 is over 村（个）.
+    The words under which the clerk typed the values are then the better guide.
     """
     top = header_top(rows, index - 1) if index else index
     words = header_columns(rows, index - 1) if index else None
@@ -222,20 +222,19 @@ def _data_row(grid: Grid, index: int, columns: ColumnMap) -> tuple[_RowKind, Rep
     remark = cell_text(_cell_at(row, columns.remark, row_ref).value).strip() if columns.remark is not None else ""
     report_row = ReportRow(index=index + 1, ref=row_ref, cells=cells, remark=remark)
 
-    if _total_label_position(row, columns) is not None:
-        return _RowKind.TOTAL, report_row
-    if all(_is_blank(cell.value) for cell in cells.values()):
+    # A 合计 row left blank in the template is an empty row, not a total of zeros.
+    values = [cell.value for cell in cells.values() if not _is_total_label(cell.value)]
+    if all(_is_blank(value) for value in values):
         return _RowKind.EMPTY, None
-    if all(_is_blank(cell.value) or is_zero_mark(cell.value) for cell in cells.values()):
+    if _has_total_label(row, columns):
+        return _RowKind.TOTAL, report_row
+    if all(_is_blank(value) or is_zero_mark(value) for value in values):
         return _RowKind.FILLER, report_row
     return _RowKind.DATA, report_row
 
 
-def _total_label_position(row: list[Cell], columns: ColumnMap) -> int | None:
-    for position, cell in enumerate(row):
-        if position != columns.remark and isinstance(cell.value, str) and _TOTAL_LABEL.fullmatch(compact(cell.value)):
-            return position
-    return None
+def _has_total_label(row: list[Cell], columns: ColumnMap) -> bool:
+    return any(position != columns.remark and _is_total_label(cell.value) for position, cell in enumerate(row))
 
 
 def _as_total(row: ReportRow) -> ReportRow:

@@ -423,6 +423,11 @@ def test_total_above_data_rows():
     assert locate_tables([grid])[0].total.ref == "表第3行"
 
 
+def test_blank_total_row_ignored():
+    grid = _grid([HEADER_ROW, ["序号", *NUMBERING_ROW], [1, *VALID], [2, *BLANKS], ["合计"]])
+    assert locate_tables([grid])[0].total is None
+
+
 def test_no_total_by_default():
     assert _layout_table(Layout()).total is None
 
