@@ -1,5 +1,5 @@
 """The checks of a weekly table: the 表间关系 printed in the 填表说明 (R1..R5), the value checks
-(V1, V2) and the check of a 合计 row against the data rows above it (T1).
+(V1, V2) and the check of a 合计 row against the data rows (T1).
 
 R3 and R4 compare this week with the running total (累计). In the campaign's first reporting week
 the running total is this week's number, so equality is allowed then. Every "<" rule also holds
@@ -58,9 +58,9 @@ RULES: dict[RuleId, RuleText] = {
         fix="请在表头和栏目序号行下面填写本乡镇本周的数据，保存后重新发送。",
     ),
     RuleId.T1: RuleText(
-        printed="合计行=上面各行之和",
-        explanation="表中的合计行每一栏都应等于它上面各数据行同一栏之和。",
-        fix="请逐栏核对合计行，使其等于上面各行之和；也可以删去合计行，只保留各行数据。",
+        printed="合计行=各数据行之和",
+        explanation="表中合计行的每一栏都应等于各数据行同一栏之和。",
+        fix="请逐栏核对合计行，使其等于各数据行之和；也可以删去合计行，只保留各行数据。",
     ),
 }
 
@@ -214,7 +214,7 @@ def _check_total(table: WeeklyTable, values: list[Values]) -> list[Violation]:
                 cell=total.cells[column].ref,
                 columns=(column,),
                 found={column: value},
-                expected=f"应等于{column_sum}，即上面{len(values)}行数据{column}栏之和",
+                expected=f"应等于{column_sum}，即{len(values)}行数据的{column}栏之和",
             )
         )
     return violations

@@ -237,7 +237,7 @@ def test_t1_found():
 
 
 def test_t1_expected():
-    assert _check_total(_sums(c7=1500)).violations[0].expected == "应等于1510，即上面2行数据7栏之和"
+    assert _check_total(_sums(c7=1500)).violations[0].expected == "应等于1510，即2行数据的7栏之和"
 
 
 def test_t1_one_per_column():
