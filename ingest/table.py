@@ -66,10 +66,10 @@ class ReportRow:
 class WeeklyTable:
     """The 附件二 table located in a grid, with its header fields and data rows.
 
-    ``total`` is a 合计 row under the data rows, never one of them: the rules check it against
-    the column sums. Its ``index`` is 0, and its ``cells`` lack a column whose cell contains the
-    合计 label itself. ``week_hint`` is the week a 第N周 in the title above the table or in the sheet
-    name states, for a file that holds several weeks.
+    ``total`` is a 合计 row below (or above) the data rows and never one of them. Rule T1 checks
+    it against the column sums. Its ``index`` is 0, and its ``cells`` lack a column whose cell
+    contains the 合计 label itself. ``week_hint`` is the week that a 第N周 in the title above the
+    table or in the sheet name states, for a file that contains several weeks.
     """
 
     source: str
