@@ -16,6 +16,7 @@ import quopri
 import zipfile
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +37,10 @@ from service.samples.tables import (
 )
 from store.models import MessageOutcome
 from tests.fixtures.service import COUNTY_ADDRESS, UNITS
+
+# A failing example is a whole mail, and its repr over 30 kB makes Hypothesis warn, which the
+# test run turns into an error that hides the real failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
