@@ -177,7 +177,8 @@ def _read_files(mail: IncomingMail, context: Context) -> tuple[list[_Found], lis
 
     The flag is True when a legacy file could not be read because no converter is installed.
     """
-    files, problems = expand_files(mail.attachments, context.limits)
+    files, container_problems = expand_files(mail.attachments, context.limits)
+    problems = [*mail.problems, *container_problems]
     needs_converter = context.convert is None and any(item.kind in CONVERTIBLE_KINDS for item in files)
 
     found = []

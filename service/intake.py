@@ -215,7 +215,7 @@ def _decide_in(session: Session, settings: Settings, message_pk: int,
     if message.outcome != MessageOutcome.PENDING:
         return None
 
-    mail = parse_message(message.raw)
+    mail = parse_message(message.raw, max_depth=settings.limits.mime_max_depth)
     limit = settings.limits.max_message_bytes
     try:
         if message.size > limit and len(message.raw) < message.size:

@@ -234,7 +234,7 @@ CASES = [
     ("forwarded mail", lambda: build_mail_with_files(forwarded=[attach(XLSX, "水定镇.xlsx")],
                                                      subject="转发：水定镇第3周统计表"), ACCEPTED_W3),
     ("attached eml", lambda: build_mail_with_files([("原邮件.eml", attach(DOCX, "水定镇.docx"))]), ACCEPTED_W3),
-    ("mail nested too deep", lambda: nested_mail(8), Expected(MessageOutcome.UNREADABLE)),
+    ("mail nested too deep", lambda: nested_mail(8), Expected(MessageOutcome.UNREADABLE, reason="层")),
     ("single-part mail", lambda: build_single_part_mail(XLSX, "水定镇.xlsx"), ACCEPTED_W3),
     ("single-part without name", lambda: build_single_part_mail(XLSX, None,
                                                                 content_type="application/octet-stream"),
