@@ -17,7 +17,7 @@ import zipfile
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
 from ingest.calendar import Campaign
@@ -83,8 +83,9 @@ ATTACHMENT_STYLES = [style for style in MailStyle
 
 def assert_clear(decision: Decision) -> None:
     """Check that the decision stores a report or gives the sender or the admin a reason."""
-    # Shown by pytest --hypothesis-show-statistics, to see that every outcome is reached.
-    event(f"outcome {decision.outcome}: {decision.reason}")
+    if currently_in_test_context():
+        # Shown by pytest --hypothesis-show-statistics, to see that every outcome is reached.
+        event(f"outcome {decision.outcome}: {decision.reason}")
     assert decision.outcome in CLEAR_OUTCOMES
     if decision.outcome in (MessageOutcome.ACCEPTED, MessageOutcome.REJECTED):
         assert decision.reports
@@ -383,3 +384,26 @@ HEADER_PREFIXES = [
 @given(st.sampled_from(HEADER_PREFIXES), st.binary(max_size=2048))
 def test_random_bytes_clear_outcome(prefix, data):
     assert_clear(decide_raw(prefix + data))
+
+
+def _garbled_member(data: bytes, member: str) -> bytes:
+    """Return the archive with eight bytes inverted inside the deflate stream of ``member``."""
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(member)
+    # The local file header is 30 bytes, then the name and the extra field (zipfile.sizeFileHeader).
+    start = info.header_offset + 30 + len(info.filename.encode("utf-8")) + len(info.extra) + 100
+    garbled = bytearray(data)
+    for offset in range(start, start + 8):
+        garbled[offset] ^= 0xFF
+    return bytes(garbled)
+
+
+# TODO: ingest/readers/docx.py lets zlib.error escape when a member's deflate stream is corrupt.
+@pytest.mark.xfail(strict=True, reason="docx reader does not catch zlib.error")
+def test_corrupt_docx_stream_clear_outcome():
+    data = _garbled_member(build_docx([SAMPLE_ROWS["valid"]]), "word/document.xml")
+    assert_clear(decide_raw(build_mail(MailStyle.WEBMAIL_163, attachment=data, filename="水定镇第3周.docx")))
+
+
+def test_corrupt_xlsx_stream_clear_outcome():
+    data = _garbled_member(build_xlsx([SAMPLE_ROWS["valid"]]), "xl/worksheets/sheet1.xml")
+    assert_clear(decide_raw(build_mail(MailStyle.WEBMAIL_163, attachment=data, filename="水定镇第3周.xlsx")))
