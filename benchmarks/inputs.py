@@ -109,6 +109,29 @@ def zip_nested(folder: Path) -> Path:
     return _write(folder / "nested.zip", data)
 
 
+def mail_large_table(folder: Path) -> Path:
+    """Write a mail of about 24 MiB, under the 25 MiB cap: the table with an 18 MiB photo inside.
+
+    The photo is random bytes stored as xl/media/image1.jpeg, which deflate cannot shrink, so the
+    workbook stays 18 MiB and the base64 mail about 24 MiB.
+    """
+    source = zipfile.ZipFile(io.BytesIO(build_xlsx([SAMPLE_ROWS["valid"]])))
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            target.writestr(item, source.read(item.filename))
+        target.writestr("xl/media/image1.jpeg", os.urandom(18 * MIB), zipfile.ZIP_STORED)
+    raw = build_mail(MailStyle.WEBMAIL_163, attachment=output.getvalue())
+    return _write(folder / "large-table.eml", raw)
+
+
+def mail_large_photo(folder: Path) -> Path:
+    """Write a mail of about 24 MiB carrying an 18 MiB photo instead of the table."""
+    photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(18 * MIB)
+    raw = build_mail(MailStyle.WEBMAIL_163, attachment=photo, filename="统计表.jpg")
+    return _write(folder / "large-photo.eml", raw)
+
+
 def _write_zeros(archive: zipfile.ZipFile, name: str, size: int) -> None:
     chunk = bytes(16 * MIB)
     with archive.open(name, "w") as member:

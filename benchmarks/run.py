@@ -50,6 +50,8 @@ CASES = (
     Case("zip of 112 MiB, each member under the ratio", "zip", inputs.zip_over_total, "normal table in a zip"),
     Case("zip in a zip in a zip", "zip", inputs.zip_nested, "normal table in a zip"),
     Case("normal mail", "mail", inputs.normal_mail, "normal mail"),
+    Case("24 MiB mail: table with an 18 MiB photo", "mail", inputs.mail_large_table, "normal mail"),
+    Case("24 MiB mail: an 18 MiB photo", "mail", inputs.mail_large_photo, "normal mail"),
 )
 
 
