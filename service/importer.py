@@ -237,8 +237,15 @@ def import_mail(settings: Settings, database: Database, clock: Clock, source: So
                 raw: bytes, reply: bool) -> MessageOutcome | None:
     """Archive and decide one mail; return its outcome, or None when it was already stored.
 
-    An imported mail left pending by an interrupted import is decided now.
+    A mail over the size limit keeps only its header, as the intake fetches it, and its sender
+    is told the limit. An imported mail left pending by an interrupted import is decided now.
     """
+    size = len(raw)
+    if size > settings.limits.max_message_bytes:
+        logger.warning("import %s: %d bytes, over the limit of %d: archiving the header only",
+                       source.origin, size, settings.limits.max_message_bytes)
+        raw = header_bytes(raw)
+
     sha256 = hashlib.sha256(raw).hexdigest()
     message_id = read_headers(raw)["message_id"]
     with database.session() as session:
@@ -251,7 +258,7 @@ def import_mail(settings: Settings, database: Database, clock: Clock, source: So
 
     if message_pk is None:
         internal_date = date_header(raw) or source.delivered_at() or clock.now()
-        fetched = FetchedMessage(uid=uid, raw=raw, internal_date=internal_date, size=len(raw))
+        fetched = FetchedMessage(uid=uid, raw=raw, internal_date=internal_date, size=size)
         message_pk = archive(database, IMPORT_MAILBOX, IMPORT_UID_VALIDITY, fetched, clock.now)
 
     decide_and_record(settings, database, message_pk, clock.now, reply=reply)
@@ -259,6 +266,16 @@ def import_mail(settings: Settings, database: Database, clock: Clock, source: So
         outcome = session.get_one(Message, message_pk).outcome
     logger.info("import %s: message #%d %s", source.origin, message_pk, outcome)
     return outcome
+
+
+def header_bytes(raw: bytes) -> bytes:
+    """Return the header of a raw mail up to and including the blank line that ends it."""
+    ends = [(raw.find(mark), len(mark)) for mark in (b"\r\n\r\n", b"\n\n")]
+    found = [(position, length) for position, length in ends if position >= 0]
+    if not found:
+        return raw
+    position, length = min(found)
+    return raw[: position + length]
 
 
 def _resumable(message: Message) -> bool:
