@@ -7,10 +7,12 @@ through the CLI and reads the database.
 from __future__ import annotations
 
 import datetime as dt
+import email
 import hashlib
 import mailbox
 import os
 import re
+from email import policy
 
 import pytest
 from click.testing import CliRunner
@@ -336,6 +338,39 @@ def test_import_uid_taken_moves_on(config_path, database, eml_files):
     run_import(config_path, eml_files[0])
 
     assert [m.uid for m in messages(database)] == [derived, derived + 1]
+
+
+@pytest.fixture
+def oversized(tmp_path, config_path):
+    """GIVEN a limit of 1 MB and a saved mail of about 1.4 MB with a photo instead of the table."""
+    with config_path.open("a", encoding="utf-8") as config:
+        config.write("\n[limits]\nmax_message_mb = 1\n")
+    path = tmp_path / "large.eml"
+    path.write_bytes(shuiding_mail(attachment=b"\xff\xd8\xff\xe0" + os.urandom(1024 * 1024), filename="照片.jpg"))
+    return path
+
+
+def test_import_oversized_unreadable(config_path, database, oversized):
+    result = run_import(config_path, oversized)
+    assert result.exit_code == 0, result.output
+    assert stored(database)["outcomes"] == {"unreadable": 1}
+
+
+def test_import_oversized_keeps_header(config_path, database, oversized):
+    run_import(config_path, oversized)
+    with database.session() as session:
+        raw, size = session.execute(select(Message.raw, Message.size)).one()
+    assert raw.endswith(b"\r\n\r\n")
+    assert b"Content-Transfer-Encoding: base64" not in raw
+    assert size == oversized.stat().st_size
+
+
+def test_import_oversized_reply_names_limit(config_path, database, oversized):
+    run_import(config_path, oversized, reply=True)
+    with database.session() as session:
+        outbox = repository.list_outbox(session)
+        text = email.message_from_bytes(outbox[0].raw, policy=policy.default).get_body(("plain",)).get_content()
+    assert "超过本系统可接收的 1 MB 上限" in text
 
 
 @pytest.mark.parametrize(("header", "expected"), [
