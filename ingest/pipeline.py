@@ -43,7 +43,7 @@ Converter = Callable[[bytes, str], tuple[bytes, str]]
 
 
 class WeekSource(StrEnum):
-    """Where the week of a report was read from, in the order they are tried."""
+    """Source of a report's week, in the order the sources are tried."""
 
     SHEET = "sheet"
     SUBJECT = "subject"
@@ -54,7 +54,7 @@ class WeekSource(StrEnum):
 
 @dataclass(frozen=True)
 class Context:
-    """What :func:`decide` needs besides the mail.
+    """Inputs of :func:`decide` besides the mail.
 
     ``received_at`` is the server's INTERNALDATE. ``received_weeks`` maps each unit to the weeks
     it already has a submission for, so a workbook that repeats last week's sheet is read for
@@ -118,7 +118,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class _Found:
-    """What one file held: weekly tables, demand forms, or neither."""
+    """Content of one file: weekly tables, demand forms, or neither."""
 
     attachment: Attachment
     tables: list[WeeklyTable]
@@ -192,7 +192,7 @@ def _read_files(mail: IncomingMail, context: Context) -> tuple[list[_Found], lis
     body = _body_table(mail)
     if body is not None:
         item, _ = _read_file(body, None)
-        # The body is a candidate only when it holds the form: a layout table is no problem.
+        # The body counts only when it contains the form, so a layout table causes no problem.
         if item is not None and (item.tables or item.forms):
             found.append(item)
     return found, problems, needs_converter
@@ -355,7 +355,7 @@ def _resolve_week(subject: str, item: _Found, table: WeeklyTable,
 
 
 def oversized_decision(mail: IncomingMail, size: int, limit: int, units: UnitDirectory) -> Decision:
-    """Describe a mail too large to fetch: recorded from its headers, the sender told the limit."""
+    """Describe a mail too large to fetch: recorded from its headers, with a reply naming the limit."""
     unit = units.by_email(mail.sender) if mail.sender else None
     reason = (f"邮件大小约 {size / 1048576:.1f} MB，超过本系统可接收的 {limit / 1048576:.0f} MB 上限，"
               "未能下载。请只附上填好的统计表文件（不要附照片、视频），或把文件压缩后重新发送。")
@@ -369,7 +369,7 @@ def oversized_decision(mail: IncomingMail, size: int, limit: int, units: UnitDir
 
 
 def failed_decision(mail: IncomingMail, units: UnitDirectory) -> Decision:
-    """Describe a mail whose processing raised: kept for the admin, the sender told so."""
+    """Describe a mail whose processing raised: kept for the admin, with a reply saying so."""
     unit = units.by_email(mail.sender) if mail.sender else None
     problems = [FileProblem(attachment.filename, FAILED_REASON) for attachment in mail.attachments]
     return Decision(

@@ -177,4 +177,4 @@ def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.dateti
     repository.enqueue_mail(session, message=None, kind="alert", recipient=recipient,
                             subject=LIBREOFFICE_ALERT_SUBJECT, mail_message_id=message_id,
                             raw=bytes(composed), now=now)
-    logger.warning("alert: LibreOffice missing, admin %s told once", recipient)
+    logger.warning("alert: LibreOffice missing, alert queued once for %s", recipient)
