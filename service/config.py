@@ -132,6 +132,9 @@ class SmtpSettings:
     timeout: int = 60  # socket timeout in seconds
     # False for a relay that takes mail without AUTH, such as a local MTA on 127.0.0.1.
     login: bool = True
+    # Sending limits, counted from the outbox's sent_at so they hold across runs and processes.
+    rate_per_minute: int = 20
+    daily_cap_per_recipient: int = 10
 
 
 @dataclass(frozen=True)
@@ -436,7 +439,7 @@ _KNOWN_KEYS = {
     "mailbox": ("host", "port", "security", "username", *PASSWORD_KEYS, "folder",
                 "processed_folder", "poll_interval", "timeout"),
     "smtp": ("host", "port", "security", "username", *PASSWORD_KEYS, "from", "from_name",
-             "timeout", "login"),
+             "timeout", "login", "rate_per_minute", "daily_cap_per_recipient"),
     "database": ("url",),
     "campaign": ("name", "first_deadline", "last_deadline", "timezone", "skipped_weeks"),
     "units": ("name", "aliases", "emails"),
@@ -495,6 +498,8 @@ def _parse_smtp(table: _Table, mailbox: MailboxSettings) -> SmtpSettings:
         from_name=table.text("from_name", "请填写发件人名称，例如 霍城县科协。", ""),
         timeout=table.integer("timeout", 60, 5, 600, "秒"),
         login=_login(table),
+        rate_per_minute=table.integer("rate_per_minute", 20, 1, 1000, "封/分钟"),
+        daily_cap_per_recipient=table.integer("daily_cap_per_recipient", 10, 1, 1000, "封/24小时"),
     )
     return settings
 
