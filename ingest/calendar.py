@@ -4,6 +4,9 @@ Week ``n`` is due at the n-th weekly deadline, ``first_deadline + 7 * (n - 1)`` 
 campaign's local time. Skipped weeks (a holiday break) keep their numbers, so week 6 is due on the
 same day whether or not week 5 is skipped. Nothing is due in a skipped week.
 
+The notices of a week (reminder, overdue, second overdue, digest) are planned relative to the
+week's deadline date, so a campaign with Thursday deadlines gets its reminders on Thursdays.
+
 Everything here is pure: callers pass the moment or date, nothing reads the clock.
 """
 
@@ -11,7 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 _WEEK = dt.timedelta(days=7)
@@ -91,6 +97,11 @@ class Campaign:
                 return week
         return None
 
+    def week_closed_before(self, moment: dt.datetime) -> int | None:
+        """Return the latest reporting week whose deadline is strictly before ``moment``, else None."""
+        closed = [week for week in self.weeks() if self.deadline(week) < moment]
+        return closed[-1] if closed else None
+
     def is_late(self, week: int, received_at: dt.datetime) -> bool:
         """Tell whether a report received at ``received_at`` missed the deadline of ``week``.
 
@@ -152,3 +163,149 @@ def _chinese_number(token: str) -> int | None:
     if tens == 0 or ones == 0 and ones_text:
         return None
     return tens * 10 + ones
+
+
+def assign_week(campaign: Campaign, received_at: dt.datetime, explicit_week: int | None,
+                unit_weeks_with_accepted_report: Collection[int]) -> int | None:
+    """Return the week a report counts for, by the rule for reports that arrive late.
+
+    An ``explicit_week`` (a 第N周 in the subject or file name) wins when it is a reporting week;
+    one outside the campaign or skipped is disregarded. Otherwise a report received after a
+    deadline counts for the week just closed, the latest reporting week whose deadline passed,
+    when the unit has no accepted report for it. In every other case it counts for the next week
+    due, and after the last deadline that is None. So an unlabelled report sent on time for week 3
+    by a unit that never sent week 2 fills week 2.
+    """
+    if explicit_week is not None and campaign.is_reporting_week(explicit_week):
+        return explicit_week
+
+    closed = campaign.week_closed_before(received_at)
+    if closed is not None and closed not in unit_weeks_with_accepted_report:
+        return closed
+    return campaign.week_due_after(received_at)
+
+
+# --- notices planned around each deadline ------------------------------------------------------
+
+
+class ScheduledNotice(StrEnum):
+    """Notices sent on a schedule around each deadline; the value is the X-Zhoubao-Notice kind."""
+
+    REMINDER = "reminder"  # before the deadline, to units without an accepted report
+    OVERDUE = "overdue"  # after the deadline, to units still without one
+    OVERDUE_2 = "overdue-2"  # a second overdue notice some days later
+    DIGEST = "digest"  # the admin's summary of the week
+
+
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class NoticeTime:
+    """A local time of day ``days`` after the deadline's date; negative ``days`` are before it."""
+
+    days: int
+    time: dt.time
+
+    def offset_from(self, deadline_time: dt.time) -> dt.timedelta:
+        """Return how long after a deadline at ``deadline_time`` this moment falls (negative: before)."""
+        deadline = dt.datetime.combine(dt.date.min + _WEEK, deadline_time)
+        moment = dt.datetime.combine(deadline.date() + self.days * _DAY, self.time)
+        return moment - deadline
+
+    def describe(self) -> str:
+        """Return the moment as the config writes it, such as ``截止后3天 10:00``."""
+        if self.days == 0:
+            day = "截止当天"
+        elif self.days < 0:
+            day = f"截止前{-self.days}天"
+        else:
+            day = f"截止后{self.days}天"
+        return f"{day} {self.time:%H:%M}"
+
+
+@dataclass(frozen=True)
+class NoticeSchedule:
+    """When each scheduled notice of a week goes out; None turns that notice off.
+
+    The defaults are those of a Friday 18:00 deadline: reminder Friday 12:00, overdue Friday
+    18:30, second overdue the next Monday 10:00, digest Friday 19:00.
+    """
+
+    reminder: NoticeTime | None = NoticeTime(0, dt.time(12, 0))
+    overdue: NoticeTime | None = NoticeTime(0, dt.time(18, 30))
+    overdue_2: NoticeTime | None = NoticeTime(3, dt.time(10, 0))
+    digest: NoticeTime | None = NoticeTime(0, dt.time(19, 0))
+
+    def times(self) -> dict[ScheduledNotice, NoticeTime]:
+        """Return the time of each notice that is on, in the order of :class:`ScheduledNotice`."""
+        times = {
+            ScheduledNotice.REMINDER: self.reminder,
+            ScheduledNotice.OVERDUE: self.overdue,
+            ScheduledNotice.OVERDUE_2: self.overdue_2,
+            ScheduledNotice.DIGEST: self.digest,
+        }
+        return {kind: time for kind, time in times.items() if time is not None}
+
+
+class PlannedNotice(NamedTuple):
+    """One scheduled notice of one week and the moment it becomes due."""
+
+    kind: ScheduledNotice
+    week: int
+    moment: dt.datetime
+
+
+_KIND_ORDER = {kind: position for position, kind in enumerate(ScheduledNotice)}
+
+
+def notice_moments(campaign: Campaign, schedule: NoticeSchedule) -> list[PlannedNotice]:
+    """Return every scheduled notice of the campaign, ordered by moment.
+
+    Skipped weeks have no notices. Notices at the same moment keep the order of
+    :class:`ScheduledNotice`.
+    """
+    planned = [
+        PlannedNotice(kind, week, _notice_moment(campaign, week, time))
+        for week in campaign.weeks()
+        for kind, time in schedule.times().items()
+    ]
+    return sorted(planned, key=lambda notice: (notice.moment, _KIND_ORDER[notice.kind], notice.week))
+
+
+def notice_expiry(campaign: Campaign, schedule: NoticeSchedule, notice: PlannedNotice) -> dt.datetime:
+    """Return the moment from which ``notice`` is stale and no longer sent.
+
+    A reminder is stale at the deadline. An overdue notice is stale once the second overdue
+    notice is due, so that a service that was down sends only the later one. The second overdue
+    notice and the digest stay useful for seven days after the deadline.
+    """
+    deadline = campaign.deadline(notice.week)
+    if notice.kind is ScheduledNotice.REMINDER:
+        return deadline
+    if notice.kind is ScheduledNotice.OVERDUE and schedule.overdue_2 is not None:
+        return _notice_moment(campaign, notice.week, schedule.overdue_2)
+    local = deadline.replace(tzinfo=None) + _WEEK
+    return local.replace(tzinfo=campaign.timezone)
+
+
+def due_notices(campaign: Campaign, schedule: NoticeSchedule, now: dt.datetime,
+                last_run: dt.datetime | None = None) -> list[PlannedNotice]:
+    """Return the notices due at ``now`` and still useful, ordered by moment.
+
+    A notice is due when its moment is at or before ``now``, and useful until
+    :func:`notice_expiry`. With ``last_run``, only notices that fell due after it are returned.
+    Pass None at start-up to catch up on all that are still useful. Whether one was already sent,
+    or whether a unit has reported by now, is for the caller to check in the database.
+    """
+    return [
+        notice for notice in notice_moments(campaign, schedule)
+        if notice.moment <= now < notice_expiry(campaign, schedule, notice)
+        and (last_run is None or notice.moment > last_run)
+    ]
+
+
+def _notice_moment(campaign: Campaign, week: int, time: NoticeTime) -> dt.datetime:
+    """Return the aware moment of ``time`` relative to the local date of ``week``'s deadline."""
+    day = campaign.deadline(week).date() + time.days * _DAY
+    return dt.datetime.combine(day, time.time, tzinfo=campaign.timezone)
