@@ -3,6 +3,11 @@
 Each mail is claimed, sent and marked in its own short transaction, so a slow SMTP server never
 keeps the database locked for the whole batch. A temporary failure is retried later with the
 back-off of :func:`store.repository.mark_retry`; a 5xx reply marks the mail failed.
+
+Two limits keep 163.com from taking the service for a spammer (554 DT:SPM) and a fault from
+flooding one township: mails per minute, and mails per recipient within 24 hours. Both are
+counted from the outbox's ``sent_at`` at the service clock's ``now``, so they hold across runs and
+processes. A mail over a limit stays pending for a later run and is never dropped.
 """
 
 from __future__ import annotations
@@ -21,27 +26,55 @@ from ingest.errors import DeliveryError, ZhoubaoError
 from ingest.failpoints import failpoint
 from notify.smtp import SmtpSender
 from store.models import OutboxMail
-from store.repository import due_outbox, mark_failed, mark_retry, mark_sent
+from store.repository import (
+    count_due,
+    count_sent,
+    defer_mail,
+    due_outbox,
+    lock_sending,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    sent_times,
+)
 from store.session import Database
 
 logger = logging.getLogger(__name__)
 
+RATE_WINDOW = dt.timedelta(minutes=1)
+CAP_WINDOW = dt.timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    """How many mails may go out per minute, and to one recipient within any 24 hours."""
+
+    per_minute: int = 20
+    per_recipient_per_day: int = 10
+
 
 @dataclass
 class DeliveryReport:
-    """Counts of one outbox run."""
+    """Counts of one outbox run; ``deferred`` mails hit the per-recipient cap.
+
+    ``rate_limited`` is True when the run stopped at the per-minute limit with mails still due.
+    """
 
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    deferred: int = 0
+    rate_limited: bool = False
 
 
 class _Delivery:
     """One outbox run: the SMTP connection, opened at the first due mail, and the counts."""
 
-    def __init__(self, sender_factory: Callable[[], SmtpSender], now: dt.datetime):
+    def __init__(self, sender_factory: Callable[[], SmtpSender], now: dt.datetime,
+                 limits: SendLimits):
         self.sender_factory = sender_factory
         self.now = now
+        self.limits = limits
         self.report = DeliveryReport()
         self.sender: SmtpSender | None = None
         # Set when the server cannot be reached, so the other due mails wait without a new try.
@@ -79,6 +112,37 @@ class _Delivery:
             "outbox mail %d: sent %s to %s (Message-ID %s, attempt %d)",
             mail.id, mail.kind, mail.recipient, mail.mail_message_id, mail.attempts,
         )
+
+    def rate_reached(self, session: Session) -> bool:
+        """Tell whether the per-minute limit is used up; log it with the mails left waiting."""
+        sent = count_sent(session, self.now - RATE_WINDOW)
+        if sent < self.limits.per_minute:
+            return False
+
+        self.report.rate_limited = True
+        logger.warning(
+            "outbox: rate limit of %d mails a minute reached; %d due mails wait for a later run",
+            self.limits.per_minute, count_due(session, self.now),
+        )
+        return True
+
+    def defer_over_cap(self, session: Session, mail: OutboxMail) -> bool:
+        """Postpone ``mail`` when its recipient got the daily cap within 24 hours; True if so."""
+        cap = self.limits.per_recipient_per_day
+        times = sent_times(session, mail.recipient, self.now - CAP_WINDOW)
+        if len(times) < cap:
+            return False
+
+        # The cap frees up 24 hours after the mail that leaves the window last among those that
+        # must leave for one more to fit.
+        until = times[len(times) - cap] + CAP_WINDOW
+        defer_mail(session, mail, until)
+        self.report.deferred += 1
+        logger.warning(
+            "outbox mail %d: %s got %d mails within 24 hours (cap %d), deferred to %s",
+            mail.id, mail.recipient, len(times), cap, until.isoformat(),
+        )
+        return True
 
     def close(self) -> None:
         if self.sender is not None:
@@ -119,14 +183,16 @@ def deliver_outbox(
     sender_factory: Callable[[], SmtpSender],
     now: dt.datetime,
     limit: int = 50,
+    limits: SendLimits = SendLimits(),
 ) -> DeliveryReport:
     """Send up to ``limit`` due outbox mails and mark each sent, to be retried, or failed.
 
     ``sender_factory`` returns an unconnected :class:`SmtpSender`; it is called only when a mail
-    is due. No exception escapes: an unreachable SMTP server or database is logged and the mails
-    stay queued.
+    is due. Mails over ``limits`` stay pending: the run stops at the per-minute limit, and a mail
+    whose recipient reached the daily cap waits until the cap frees up. No exception escapes: an
+    unreachable SMTP server or database is logged and the mails stay queued.
     """
-    delivery = _Delivery(sender_factory, now)
+    delivery = _Delivery(sender_factory, now, limits)
     try:
         for _ in range(limit):
             if not _deliver_next(database, delivery):
@@ -137,8 +203,9 @@ def deliver_outbox(
         delivery.close()
 
     report = delivery.report
-    if report.sent or report.retried or report.failed:
-        logger.info("outbox: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
+    if report.sent or report.retried or report.failed or report.deferred:
+        logger.info("outbox: %d sent, %d to retry, %d failed, %d deferred", report.sent,
+                    report.retried, report.failed, report.deferred)
     return report
 
 
@@ -149,10 +216,12 @@ def _deliver_next(database: Database, delivery: _Delivery) -> bool:
     another connection wrote meanwhile), the mail stays pending and is sent again next run.
     """
     with database.session() as session:
+        lock_sending(session)
         due = due_outbox(session, delivery.now, limit=1)
-        if not due:
+        if not due or delivery.rate_reached(session):
             return False
-        delivery.deliver(session, due[0])
+        if not delivery.defer_over_cap(session, due[0]):
+            delivery.deliver(session, due[0])
     return True
 
 

@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, contains_eager
 
 from ingest.demand import DemandForm, DemandRow
@@ -565,3 +565,63 @@ def mark_failed(session: Session, mail: OutboxMail, now: dt.datetime, error: str
 def list_outbox(session: Session) -> list[OutboxMail]:
     """Return every outbox mail in the order it was queued."""
     return list(session.scalars(select(OutboxMail).order_by(OutboxMail.id)))
+
+
+# Key of the PostgreSQL advisory lock that serialises outbox delivery across service processes.
+_SENDING_LOCK_KEY = 0x7A686F62
+
+
+def lock_sending(session: Session) -> None:
+    """Make other processes wait until this transaction ends before they count or send mail.
+
+    On PostgreSQL this takes a transaction-scoped advisory lock, so the send limits counted from
+    ``sent_at`` are exact across processes. On SQLite it does nothing, so there the limits assume
+    one sending process at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SENDING_LOCK_KEY})
+
+
+def count_sent(session: Session, since: dt.datetime, recipient: str | None = None) -> int:
+    """Count outbox mails sent after ``since``, to ``recipient`` only when given (any case)."""
+    statement = select(func.count()).select_from(OutboxMail).where(OutboxMail.sent_at > since)
+    if recipient is not None:
+        statement = statement.where(func.lower(OutboxMail.recipient) == recipient.lower())
+    return session.scalar(statement)
+
+
+def sent_times(session: Session, recipient: str, since: dt.datetime) -> list[dt.datetime]:
+    """Return when mails to ``recipient`` (any case) were sent after ``since``, oldest first."""
+    statement = (
+        select(OutboxMail.sent_at)
+        .where(OutboxMail.sent_at > since, func.lower(OutboxMail.recipient) == recipient.lower())
+        .order_by(OutboxMail.sent_at)
+    )
+    return list(session.scalars(statement))
+
+
+def count_due(session: Session, now: dt.datetime) -> int:
+    """Count pending outbox mails whose next attempt is due at ``now``."""
+    statement = select(func.count()).select_from(OutboxMail).where(
+        OutboxMail.status == OutboxStatus.PENDING, OutboxMail.next_attempt_at <= now
+    )
+    return session.scalar(statement)
+
+
+def defer_mail(session: Session, mail: OutboxMail, until: dt.datetime) -> None:
+    """Postpone a pending mail to ``until`` without counting an attempt: it was not tried."""
+    mail.next_attempt_at = until
+    session.flush()
+
+
+def failed_outbox(session: Session, since: dt.datetime) -> list[OutboxMail]:
+    """Return the mails that failed permanently at or after ``since``, oldest first, for the admin.
+
+    ``mark_failed`` sets ``next_attempt_at`` to the moment of failure, so it dates the failure.
+    """
+    statement = (
+        select(OutboxMail)
+        .where(OutboxMail.status == OutboxStatus.FAILED, OutboxMail.next_attempt_at >= since)
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+    )
+    return list(session.scalars(statement))
