@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from ingest.calendar import Campaign
+
 # Office names a clerk appends to the township's name. Longer ones come first so that
 # 人民政府 is removed whole before 政府 is tried.
 _OFFICE_SUFFIXES = (
@@ -34,12 +36,23 @@ _BRACKETED = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
 class UnitSettings:
     """One reporting unit from the config: its name, the other names it goes by, its addresses.
 
-    ``emails`` are lower-case addr-specs.
+    ``emails`` are lower-case addr-specs. ``from_week`` and ``until_week`` are the first and last
+    week the unit reports, for a unit that joins late or leaves; None means the campaign's end.
+    ``villages`` is the number of villages in the unit, the most that 3栏 村（个） can cover.
     """
 
     name: str
     aliases: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
+    from_week: int = 1
+    until_week: int | None = None
+    villages: int | None = None
+
+    def reports_in(self, week: int) -> bool:
+        """Tell whether ``week`` lies between the unit's first and last week of reporting."""
+        if week < self.from_week:
+            return False
+        return self.until_week is None or week <= self.until_week
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -62,6 +75,12 @@ class UnitDirectory:
 
     def __len__(self) -> int:
         return len(self._units)
+
+    def due_in(self, campaign: Campaign, week: int) -> list[UnitSettings]:
+        """Return the units that must report ``week``: none in a skipped week, else those in range."""
+        if not campaign.is_reporting_week(week):
+            return []
+        return [unit for unit in self._units if unit.reports_in(week)]
 
     def by_email(self, address: str | None) -> UnitSettings | None:
         """Return the unit that sends from ``address`` (compared case-insensitively), else None."""

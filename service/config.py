@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ingest.calendar import Campaign
+from ingest.calendar import Campaign, NoticeSchedule, NoticeTime, ScheduledNotice
 from ingest.errors import ConfigError
 from ingest.units import UnitDirectory, UnitSettings
 
@@ -209,6 +209,7 @@ class Settings:
     limits: LimitsSettings = LimitsSettings()
     libreoffice: LibreOfficeSettings = LibreOfficeSettings()
     admin: AdminSettings = AdminSettings()
+    notices: NoticeSchedule = NoticeSchedule()
 
     @property
     def admin_emails(self) -> tuple[str, ...]:
@@ -235,7 +236,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None,
     _reject_unknown(data, tuple(_KNOWN_KEYS), source.name, "")
     sections = {name: _section(data, name, source)
                 for name in ("service", "mailbox", "smtp", "database", "campaign", "limits",
-                             "libreoffice", "admin")}
+                             "libreoffice", "admin", "notices")}
 
     data_dir = _parse_service(sections["service"])
     mailbox = _parse_mailbox(sections["mailbox"])
@@ -243,12 +244,13 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None,
     database = _parse_database(sections["database"], data_dir)
     campaign = _parse_campaign(sections["campaign"])
     county = _county_addresses(mailbox, smtp)
-    units = _parse_units(data.get("units"), source, county)
+    units = _parse_units(data.get("units"), source, county, campaign.calendar().last_week)
 
     settings = Settings(path, data_dir, mailbox, smtp, database, campaign, units, county,
                         _parse_limits(sections["limits"]),
                         _parse_libreoffice(sections["libreoffice"]),
-                        _parse_admin(sections["admin"]))
+                        _parse_admin(sections["admin"]),
+                        _parse_notices(sections["notices"], campaign.first_deadline.time()))
     logger.info("config %s: %d units, campaign %s, database %s", path, len(units),
                 campaign.name, database.safe_url)
     return settings
@@ -442,11 +444,12 @@ _KNOWN_KEYS = {
              "timeout", "login", "rate_per_minute", "daily_cap_per_recipient"),
     "database": ("url",),
     "campaign": ("name", "first_deadline", "last_deadline", "timezone", "skipped_weeks"),
-    "units": ("name", "aliases", "emails"),
+    "units": ("name", "aliases", "emails", "from_week", "until_week", "villages"),
     "limits": ("max_message_mb", "zip_max_members", "zip_max_total_mb", "zip_max_ratio",
                "mime_max_depth"),
     "libreoffice": ("path", "timeout"),
     "admin": ("emails",),
+    "notices": ("reminder", "overdue", "overdue_2", "digest"),
 }
 
 
@@ -571,8 +574,8 @@ def _parse_campaign(table: _Table) -> CampaignSettings:
     return CampaignSettings(name, first, last, timezone, skipped)
 
 
-def _parse_units(value: object, source: _Source,
-                 county: frozenset[str]) -> tuple[UnitSettings, ...]:
+def _parse_units(value: object, source: _Source, county: frozenset[str],
+                 last_week: int) -> tuple[UnitSettings, ...]:
     """Parse the [[units]] array; names, aliases and addresses must each belong to one unit."""
     if value is None or value == []:
         raise ConfigError(
@@ -587,7 +590,7 @@ def _parse_units(value: object, source: _Source,
     owners: dict[str, tuple[int, str]] = {}
     units = []
     for position, data in enumerate(value, start=1):
-        table, unit = _parse_unit(data, position, source)
+        table, unit = _parse_unit(data, position, source, last_week)
         _claim_names(table, position, unit, owners)
         _claim_emails(table, position, unit, owners, county)
         units.append(unit)
@@ -766,7 +769,8 @@ def _skipped_weeks(table: _Table, last_week: int) -> tuple[int, ...]:
     return weeks
 
 
-def _parse_unit(data: dict, position: int, source: _Source) -> tuple[_Table, UnitSettings]:
+def _parse_unit(data: dict, position: int, source: _Source,
+                last_week: int) -> tuple[_Table, UnitSettings]:
     """Parse one [[units]] entry, returning its table (for later messages) and the unit."""
     written = data.get("name")
     label = _unit_label(position, written.strip() if isinstance(written, str) else None)
@@ -781,7 +785,22 @@ def _parse_unit(data: dict, position: int, source: _Source) -> tuple[_Table, Uni
 
     unique_emails = tuple(dict.fromkeys(email.lower() for email in emails))
     unique_aliases = tuple(alias for alias in dict.fromkeys(aliases) if alias != name)
-    return table, UnitSettings(name, unique_aliases, unique_emails)
+    from_week, until_week = _unit_weeks(table, last_week)
+    villages = table.integer("villages", 0, 1, 10000, "个") if table.has("villages") else None
+    return table, UnitSettings(name, unique_aliases, unique_emails, from_week, until_week, villages)
+
+
+def _unit_weeks(table: _Table, last_week: int) -> tuple[int, int | None]:
+    """Return the unit's first and last week of reporting; None means it reports to the end."""
+    from_week = table.integer("from_week", 1, 1, last_week, "周次")
+    if not table.has("until_week"):
+        return from_week, None
+
+    until_week = table.integer("until_week", last_week, 1, last_week, "周次")
+    if until_week < from_week:
+        raise table.invalid("until_week", until_week,
+                            f"不能早于 from_week（第 {from_week} 周）：until_week 是该单位最后报送的周次。")
+    return from_week, until_week
 
 
 def _unit_label(position: int, name: str | None) -> str:
@@ -847,3 +866,63 @@ def _resolve(source: _Source, name: str) -> Path:
     path = Path(name).expanduser()
     return path if path.is_absolute() else source.folder / path
 
+
+# --- [notices] --------------------------------------------------------------------------------
+
+# "截止当天 12:00", "截止前1天 16:00", "截止后3天 10:00", or a bare "12:00" for the deadline's day.
+_NOTICE_TIME = re.compile(r"(?:截止(?:(当天)|([前后])(\d)天)\s*)?(\d{1,2}):(\d{2})")
+_NOTICE_FORM = ("应写成相对每周截止日的时间，例如 \"截止当天 12:00\"、\"截止前1天 16:00\"、"
+                "\"截止后3天 10:00\"，天数为 1 到 6；不发送这种通知时写 false（不加引号）。")
+
+
+def _parse_notices(table: _Table, deadline_time: dt.time) -> NoticeSchedule:
+    """Parse [notices]: when each week's reminder, overdue notices and digest go out.
+
+    Moments are relative to the deadline's date, so they follow the deadline's weekday. The
+    reminder must fall before the deadline and the others after it, within seven days.
+    """
+    default = NoticeSchedule()
+    keys = {ScheduledNotice.REMINDER: "reminder", ScheduledNotice.OVERDUE: "overdue",
+            ScheduledNotice.OVERDUE_2: "overdue_2", ScheduledNotice.DIGEST: "digest"}
+    times = {kind: _notice_time(table, key, default.times()[kind], deadline_time)
+             for kind, key in keys.items()}
+
+    overdue, second = times[ScheduledNotice.OVERDUE], times[ScheduledNotice.OVERDUE_2]
+    if overdue and second and second.offset_from(deadline_time) <= overdue.offset_from(deadline_time):
+        raise table.invalid("overdue_2", table.raw("overdue_2", "", second.describe()),
+                            f"第二次逾期提醒应晚于第一次（overdue 为 {overdue.describe()}）。")
+    return NoticeSchedule(reminder=times[ScheduledNotice.REMINDER], overdue=overdue, overdue_2=second,
+                          digest=times[ScheduledNotice.DIGEST])
+
+
+def _notice_time(table: _Table, key: str, default: NoticeTime,
+                 deadline_time: dt.time) -> NoticeTime | None:
+    """Return the moment ``key`` sets, None for false, ``default`` when absent."""
+    value = table.raw(key, "", default)
+    if value is default or value is False:
+        return None if value is False else default
+
+    parsed = _parse_notice_time(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise table.invalid(key, value, _NOTICE_FORM)
+
+    offset = parsed.offset_from(deadline_time)
+    deadline_text = f"截止时间 {deadline_time:%H:%M}"
+    if key == "reminder" and not -dt.timedelta(days=7) < offset < dt.timedelta(0):
+        raise table.invalid(key, value, f"截止前提醒应早于当天的{deadline_text}，且不早于 6 天前。")
+    if key != "reminder" and not dt.timedelta(0) < offset < dt.timedelta(days=7):
+        raise table.invalid(key, value, f"该通知应晚于当天的{deadline_text}，且在 7 天之内。")
+    return parsed
+
+
+def _parse_notice_time(text: str) -> NoticeTime | None:
+    """Return the NoticeTime that ``text`` states, or None when it follows no accepted form."""
+    match = _NOTICE_TIME.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    if match is None:
+        return None
+
+    _, direction, days_text, hour, minute = match.groups()
+    days = int(days_text) if days_text else 0
+    if direction and not 1 <= days <= 6 or int(hour) > 23 or int(minute) > 59:
+        return None
+    return NoticeTime(-days if direction == "前" else days, dt.time(int(hour), int(minute)))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import pytest
 
+from ingest.calendar import NoticeSchedule, NoticeTime
 from ingest.errors import ConfigError
 from service.config import load_settings
 from tests.fixtures.service import config_text
@@ -62,3 +66,134 @@ def test_smtp_login_must_be_boolean(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert "login" in str(caught.value)
+
+
+# --- [notices] and the reporting range of a unit -----------------------------------------------
+
+
+def notices_error(tmp_path, extra: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, extra))
+    return str(caught.value)
+
+
+def with_unit_keys(tmp_path, keys: str):
+    path = write(tmp_path, "")
+    text = path.read_text(encoding="utf-8")
+    marker = "[[units]]\n"
+    first = text.index(marker) + len(marker)
+    path.write_text(text[:first] + keys + "\n" + text[first:], encoding="utf-8")
+    return path
+
+
+def test_notices_default_schedule(tmp_path):
+    assert load_settings(write(tmp_path, "")).notices == NoticeSchedule()
+
+
+def test_notices_reminder_day_before(tmp_path):
+    settings = load_settings(write(tmp_path, '[notices]\nreminder = "截止前1天 16:00"\n'))
+    assert settings.notices.reminder == NoticeTime(-1, dt.time(16, 0))
+
+
+def test_notices_second_overdue_days_after(tmp_path):
+    settings = load_settings(write(tmp_path, '[notices]\noverdue_2 = "截止后4天 9:30"\n'))
+    assert settings.notices.overdue_2 == NoticeTime(4, dt.time(9, 30))
+
+
+def test_notices_bare_time_same_day(tmp_path):
+    settings = load_settings(write(tmp_path, '[notices]\ndigest = "20:00"\n'))
+    assert settings.notices.digest == NoticeTime(0, dt.time(20, 0))
+
+
+def test_notices_full_width_digits(tmp_path):
+    settings = load_settings(write(tmp_path, '[notices]\noverdue = "截止当天 １９：００"\n'))
+    assert settings.notices.overdue == NoticeTime(0, dt.time(19, 0))
+
+
+def test_notices_false_turns_off(tmp_path):
+    settings = load_settings(write(tmp_path, "[notices]\noverdue_2 = false\n"))
+    assert settings.notices.overdue_2 is None
+
+
+def test_notices_weekday_form_rejected(tmp_path):
+    message = notices_error(tmp_path, '[notices]\nreminder = "周五 12:00"\n')
+    assert "截止当天 12:00" in message
+
+
+def test_notices_error_names_key(tmp_path):
+    message = notices_error(tmp_path, '[notices]\nreminder = "周五 12:00"\n')
+    assert "[notices] reminder" in message
+
+
+def test_notices_reminder_after_deadline(tmp_path):
+    message = notices_error(tmp_path, '[notices]\nreminder = "截止当天 18:30"\n')
+    assert "早于当天的截止时间 18:00" in message
+
+
+def test_notices_overdue_before_deadline(tmp_path):
+    message = notices_error(tmp_path, '[notices]\noverdue = "截止当天 17:00"\n')
+    assert "晚于当天的截止时间 18:00" in message
+
+
+def test_notices_seven_days_rejected(tmp_path):
+    message = notices_error(tmp_path, '[notices]\noverdue_2 = "截止后7天 10:00"\n')
+    assert "截止后7天 10:00" in message
+
+
+def test_notices_second_before_first(tmp_path):
+    message = notices_error(tmp_path, '[notices]\noverdue = "截止后1天 10:00"\noverdue_2 = "截止当天 20:00"\n')
+    assert "第二次逾期提醒应晚于第一次" in message
+
+
+def test_notices_unknown_key(tmp_path):
+    message = notices_error(tmp_path, '[notices]\noverdue2 = "截止后3天 10:00"\n')
+    assert "overdue_2" in message
+
+
+def test_unit_reports_whole_campaign(tmp_path):
+    unit = load_settings(write(tmp_path, "")).units[0]
+    assert (unit.from_week, unit.until_week) == (1, None)
+
+
+def test_unit_joins_late(tmp_path):
+    unit = load_settings(with_unit_keys(tmp_path, "from_week = 4")).units[0]
+    assert unit.from_week == 4
+
+
+def test_unit_leaves(tmp_path):
+    unit = load_settings(with_unit_keys(tmp_path, "until_week = 9")).units[0]
+    assert unit.until_week == 9
+
+
+def test_unit_until_before_from(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(with_unit_keys(tmp_path, "from_week = 6\nuntil_week = 5"))
+    assert "until_week" in str(caught.value)
+
+
+def test_unit_week_after_campaign(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(with_unit_keys(tmp_path, "from_week = 16"))
+    assert "1 到 15" in str(caught.value)
+
+
+def test_unit_villages(tmp_path):
+    unit = load_settings(with_unit_keys(tmp_path, "villages = 14")).units[0]
+    assert unit.villages == 14
+
+
+def test_unit_villages_default_unknown(tmp_path):
+    assert load_settings(write(tmp_path, "")).units[0].villages is None
+
+
+def test_unit_villages_zero_rejected(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(with_unit_keys(tmp_path, "villages = 0"))
+    assert "villages" in str(caught.value)
+
+
+def test_example_notices_are_defaults(tmp_path):
+    example = tmp_path / "config.toml"
+    example.write_bytes((Path(__file__).resolve().parent.parent / "config.example.toml").read_bytes())
+    settings = load_settings(example, {"ZHOUBAO_IMAP_PASSWORD": "x"})
+    assert settings.notices == NoticeSchedule()

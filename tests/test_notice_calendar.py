@@ -9,6 +9,7 @@ from ingest.calendar import (
     Campaign, NoticeSchedule, NoticeTime, PlannedNotice, ScheduledNotice, assign_week,
     due_notices, notice_expiry, notice_moments,
 )
+from ingest.units import UnitDirectory, UnitSettings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRST = dt.datetime(2023, 12, 8, 18, 0, tzinfo=SHANGHAI)
@@ -261,3 +262,41 @@ def test_after_campaign_missing_last(campaign):
 
 def test_after_campaign_nothing_left(campaign):
     assert assign_week(campaign, at(3, 16, 9), None, {15}) is None
+
+
+# --- units that join late or leave ------------------------------------------------------------
+
+
+def test_unit_reports_from_first_week():
+    assert UnitSettings("水定镇").reports_in(1)
+
+
+def test_unit_not_before_joining():
+    assert not UnitSettings("水定镇", from_week=4).reports_in(3)
+
+
+def test_unit_reports_when_joining():
+    assert UnitSettings("水定镇", from_week=4).reports_in(4)
+
+
+def test_unit_reports_last_week():
+    assert UnitSettings("水定镇", until_week=9).reports_in(9)
+
+
+def test_unit_not_after_leaving():
+    assert not UnitSettings("水定镇", until_week=9).reports_in(10)
+
+
+def test_units_due_in_range(campaign):
+    units = UnitDirectory([UnitSettings("水定镇"), UnitSettings("惠远镇", from_week=4)])
+    assert [unit.name for unit in units.due_in(campaign, 3)] == ["水定镇"]
+
+
+def test_no_unit_due_in_skipped_week(with_break):
+    units = UnitDirectory([UnitSettings("水定镇")])
+    assert units.due_in(with_break, 10) == []
+
+
+def test_no_unit_due_after_campaign(campaign):
+    units = UnitDirectory([UnitSettings("水定镇")])
+    assert units.due_in(campaign, 16) == []
