@@ -133,8 +133,8 @@ class _Delivery:
         if len(times) < cap:
             return False
 
-        # The cap frees up 24 hours after the mail that leaves the window last among those that
-        # must leave for one more to fit.
+        # One more mail fits once the oldest len(times) - cap + 1 of them have left the window,
+        # which is 24 hours after the newest of those was sent.
         until = times[len(times) - cap] + CAP_WINDOW
         defer_mail(session, mail, until)
         self.report.deferred += 1

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 import re
 import textwrap
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
+from urllib.parse import unquote
 
 import pytest
 
 from ingest.errors import ConfigError
+from ingest.filenames import attachment_filename
 from notify.compose import compose_mail
 from notify.outbox import DeliveryReport, SendLimits, deliver_outbox
 from notify.smtp import SmtpSender
@@ -362,3 +366,183 @@ def test_config_daily_cap_invalid_names_range(tmp_path):
         settings(tmp_path, "daily_cap_per_recipient = -1")
 
     assert "应为 1 到 1000 之间的整数" in str(raised.value)
+
+
+# --- attachments as they reach the sink ------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SHORT_NAME = "附件二.xlsx"
+LONG_NAME = "霍城县2023-2024“科技之冬”活动开展周统计表（水定镇第6周汇总，含填表说明）.xlsx"
+FILE_DATA = b"PK\x03\x04 stand-in for a workbook \x00\xff"
+
+
+def arrive(sink, attachments=((SHORT_NAME, FILE_DATA, XLSX),)) -> bytes:
+    """Send one composed mail with ``attachments`` through the sink; return the bytes received."""
+    mail = composed(attachments=list(attachments))
+    with SmtpSender(sink.host, sink.port, "none", None, None, timeout=5) as sender:
+        sender.send(bytes(mail), COUNTY, [TOWNSHIP])
+    return sink.messages[-1].raw
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    return message_from_bytes(raw, policy=policy.default)
+
+
+def part_headers(raw: bytes, marker: bytes = b"Content-Disposition: attachment") -> dict[str, str]:
+    """Return the unfolded, undecoded headers of the first MIME part whose head has ``marker``."""
+    head = next(block for block in raw.split(b"\r\n\r\n") if marker in block)
+    lines = re.sub(r"\r\n[ \t]+", " ", head.decode("ascii")).split("\r\n")
+    return {line.split(": ", 1)[0].lower(): line.split(": ", 1)[1] for line in lines if ": " in line}
+
+
+def top_header(raw: bytes, name: str) -> str:
+    return part_headers(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", b"Message-ID")[name.lower()]
+
+
+def test_attachment_mail_is_mixed(smtp_sink):
+    assert parsed(arrive(smtp_sink)).get_content_type() == "multipart/mixed"
+
+
+def test_attachment_body_first(smtp_sink):
+    mail = parsed(arrive(smtp_sink))
+
+    assert [part.get_content_type() for part in mail.iter_parts()] == ["multipart/alternative", XLSX]
+
+
+def test_attachment_body_keeps_alternatives(smtp_sink):
+    body = next(parsed(arrive(smtp_sink)).iter_parts())
+
+    assert [part.get_content_type() for part in body.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_attachment_text_readable(smtp_sink):
+    text = parsed(arrive(smtp_sink)).get_body(preferencelist=("plain",)).get_content()
+
+    assert "尚未收到" in text
+
+
+def test_attachment_data_intact(smtp_sink):
+    [attachment] = parsed(arrive(smtp_sink)).iter_attachments()
+
+    assert attachment.get_content() == FILE_DATA
+
+
+def test_attachment_rfc2231_raw(smtp_sink):
+    headers = part_headers(arrive(smtp_sink))
+
+    assert headers["content-disposition"] == "attachment; filename*=UTF-8''%E9%99%84%E4%BB%B6%E4%BA%8C.xlsx"
+
+
+def test_attachment_rfc2047_in_quotes_raw(smtp_sink):
+    headers = part_headers(arrive(smtp_sink))
+
+    assert headers["content-type"] == f'{XLSX}; name="=?UTF-8?B?6ZmE5Lu25LqMLnhsc3g=?="'
+
+
+def test_attachment_name_python_reads(smtp_sink):
+    [attachment] = parsed(arrive(smtp_sink)).iter_attachments()
+
+    assert attachment.get_filename() == SHORT_NAME
+
+
+def test_attachment_name_zhoubao_reads(smtp_sink):
+    [attachment] = parsed(arrive(smtp_sink)).iter_attachments()
+
+    assert attachment_filename(attachment) == SHORT_NAME
+
+
+def test_attachment_long_name_python_reads(smtp_sink):
+    [attachment] = parsed(arrive(smtp_sink, [(LONG_NAME, FILE_DATA, XLSX)])).iter_attachments()
+
+    assert attachment.get_filename() == LONG_NAME
+
+
+def test_attachment_long_name_words_decode(smtp_sink):
+    name = part_headers(arrive(smtp_sink, [(LONG_NAME, FILE_DATA, XLSX)]))["content-type"]
+    quoted = re.search(r'name="([^"]*)"', name).group(1)
+
+    assert str(make_header(decode_header(quoted))) == LONG_NAME
+
+
+def test_attachment_long_name_words_short(smtp_sink):
+    name = part_headers(arrive(smtp_sink, [(LONG_NAME, FILE_DATA, XLSX)]))["content-type"]
+    words = re.findall(r"=\?UTF-8\?B\?[^?]*\?=", name)
+
+    assert max(len(word) for word in words) <= 75
+
+
+def test_attachment_long_name_words_whole_chars(smtp_sink):
+    name = part_headers(arrive(smtp_sink, [(LONG_NAME, FILE_DATA, XLSX)]))["content-type"]
+    words = re.findall(r"=\?UTF-8\?B\?([^?]*)\?=", name)
+
+    # Each word decodes alone, so no character is split between two words (RFC 2047 section 5).
+    assert "".join(base64.b64decode(word).decode("utf-8") for word in words) == LONG_NAME
+
+
+def test_attachment_long_name_sections_whole_chars(smtp_sink):
+    disposition = part_headers(arrive(smtp_sink, [(LONG_NAME, FILE_DATA, XLSX)]))["content-disposition"]
+    sections = re.findall(r"filename\*\d+\*=([^;\s]+)", disposition)
+
+    assert "".join(unquote(section.removeprefix("UTF-8''"), errors="strict") for section in sections) == LONG_NAME
+
+
+def test_attachment_headers_ascii(smtp_sink):
+    raw = arrive(smtp_sink, [(LONG_NAME, FILE_DATA, XLSX)])
+
+    assert raw.isascii()
+
+
+def test_attachment_ascii_name_plain(smtp_sink):
+    headers = part_headers(arrive(smtp_sink, [("week6.pdf", FILE_DATA, "application/pdf")]))
+
+    assert headers["content-disposition"] == 'attachment; filename="week6.pdf"'
+
+
+def test_attachment_line_break_in_name_dropped(smtp_sink):
+    [attachment] = parsed(arrive(smtp_sink, [("附件\r\n二.xlsx", FILE_DATA, XLSX)])).iter_attachments()
+
+    assert attachment.get_filename() == "附件二.xlsx"
+
+
+def test_attachment_two_files_in_order(smtp_sink):
+    files = [(SHORT_NAME, FILE_DATA, XLSX), ("说明.pdf", b"%PDF-1.4", "application/pdf")]
+
+    names = [part.get_filename() for part in parsed(arrive(smtp_sink, files)).iter_attachments()]
+
+    assert names == [SHORT_NAME, "说明.pdf"]
+
+
+def test_no_attachment_stays_alternative(smtp_sink):
+    assert parsed(arrive(smtp_sink, [])).get_content_type() == "multipart/alternative"
+
+
+def test_attachment_mail_from_outside_word(smtp_sink):
+    raw = arrive(smtp_sink)
+
+    assert re.fullmatch(r"(=\?utf-8\?b\?[A-Za-z0-9+/=]+\?= ?)+<hckexie2023@example\.test>",
+                        top_header(raw, "From"))
+
+
+def test_attachment_mail_date(smtp_sink):
+    assert parsed(arrive(smtp_sink))["Date"].datetime == NOW
+
+
+def test_attachment_mail_message_id(smtp_sink):
+    assert re.fullmatch(r"<[^<>@\s]+@example\.test>", parsed(arrive(smtp_sink))["Message-ID"])
+
+
+def test_attachment_mime_version_once(smtp_sink):
+    assert arrive(smtp_sink).count(b"MIME-Version:") == 1
+
+
+def test_outbox_sends_attachment_mail(database, smtp_sink):
+    mail = composed(attachments=[(SHORT_NAME, FILE_DATA, XLSX)])
+    with database.session() as session:
+        enqueue_mail(session, message=None, kind="digest", recipient=TOWNSHIP,
+                     subject=mail["Subject"], mail_message_id=mail["Message-ID"],
+                     raw=bytes(mail), now=NOW)
+
+    deliver(database, smtp_sink)
+
+    [attachment] = parsed(smtp_sink.messages[0].raw).iter_attachments()
+    assert attachment.get_filename() == SHORT_NAME
