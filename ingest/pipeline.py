@@ -155,7 +155,7 @@ def _decide_found(mail: IncomingMail, context: Context, found: list[_Found],
                         problems=problems, reply=True)
 
     decision = _plan(mail, context, unit, found)
-    decision.ignored_files = [problem.file_name for problem in problems]
+    decision.ignored_files += [problem.file_name for problem in problems if problem.file_name]
     return decision
 
 
@@ -244,40 +244,61 @@ def _find_tables(attachment: Attachment, grids: list[Grid]) -> tuple[_Found | No
 
 
 def _plan(mail: IncomingMail, context: Context, unit: UnitSettings, found: list[_Found]) -> Decision:
-    """Assign a unit and week to every table found and check it."""
+    """Assign a unit and week to every table found and check it.
+
+    A table whose 填报乡镇 names another configured unit, or whose week cannot be found, is held
+    for the admin. The mail as a whole is held only when no table of it could be planned.
+    """
     plans: list[ReportPlan] = []
     demand_plans: list[DemandPlan] = []
+    held: list[tuple[str, str, str | None]] = []
     for item in found:
         digest = hashlib.sha256(item.attachment.data).hexdigest()
         demand_plans.extend(DemandPlan(unit.name, item.attachment.filename, digest, form) for form in item.forms)
         for table in _tables_to_read(mail, context, unit.name, item):
-            other_unit = _other_unit_named(table, context.units, unit.name)
-            if other_unit:
-                held = _held(unit.name, (f"表中“填报乡镇（单位）”填写为“{table.header.unit_text}”，"
-                                         f"与该邮箱登记的单位“{unit.name}”不一致。"), "table names another unit")
-                held.unit_text = table.header.unit_text
-                return held
+            plan, hold_reason = _plan_table(mail, context, unit, item, table, digest)
+            if plan is not None:
+                plans.append(plan)
+            else:
+                held.append((item.attachment.filename, hold_reason, table.header.unit_text))
 
-            week, source = _resolve_week(mail.subject, item, table, context)
-            if week is None:
-                return _held(unit.name, "无法确定该表属于活动的第几周（主题、文件名、工作表名称和填报时间都未能对应到报送周次）。",
-                             "no week could be determined")
-
-            report = check_table(table, first_week=week == context.campaign.weeks()[0])
-            plans.append(ReportPlan(
-                unit=unit.name,
-                week=week,
-                week_source=source,
-                late=context.campaign.is_late(week, context.received_at),
-                file_name=item.attachment.filename,
-                file_sha256=digest,
-                report=report,
-            ))
+    if held and not plans and not demand_plans:
+        file_name, reason, unit_text = held[0]
+        decision = _held(unit.name, reason, "table held for review")
+        decision.unit_text = unit_text
+        return decision
 
     rejected = any(not plan.report.accepted for plan in plans)
     outcome = MessageOutcome.REJECTED if rejected else MessageOutcome.ACCEPTED
-    return Decision(outcome, "checked", unit=unit.name, reports=plans, demand_forms=demand_plans,
-                    reply=True)
+    decision = Decision(outcome, "checked", unit=unit.name, reports=plans, demand_forms=demand_plans,
+                        reply=True)
+    decision.ignored_files = [f"{file_name}（{reason}已转县科协人工核对）" for file_name, reason, _ in held]
+    return decision
+
+
+def _plan_table(mail: IncomingMail, context: Context, unit: UnitSettings, item: _Found, table: WeeklyTable,
+                digest: str) -> tuple[ReportPlan | None, str]:
+    """Plan one table, or return why it is held for the admin."""
+    other_unit = _other_unit_named(table, context.units, unit.name)
+    if other_unit:
+        return None, (f"表中“填报乡镇（单位）”填写为“{table.header.unit_text}”，"
+                      f"与该邮箱登记的单位“{unit.name}”不一致。")
+
+    week, source = _resolve_week(mail.subject, item, table, context)
+    if week is None:
+        return None, "无法确定该表属于活动的第几周（主题、文件名、工作表名称和填报时间都未能对应到报送周次）。"
+
+    report = check_table(table, first_week=week == context.campaign.weeks()[0])
+    plan = ReportPlan(
+        unit=unit.name,
+        week=week,
+        week_source=source,
+        late=context.campaign.is_late(week, context.received_at),
+        file_name=item.attachment.filename,
+        file_sha256=digest,
+        report=report,
+    )
+    return plan, ""
 
 
 def _held(unit: str, reason: str, log_reason: str) -> Decision:

@@ -72,10 +72,14 @@ def _notices(settings: Settings, message: Message, mail: IncomingMail, decision:
         return notices
 
     if decision.outcome == MessageOutcome.UNREADABLE:
+        # A problem without a file name (a mail over the size limit) is about the whole mail.
+        whole_mail = [problem.reason for problem in decision.problems if not problem.file_name]
         return [UnreadableNotice(
             received_subject=mail.subject,
             received_at=received_at,
-            attachments=[(problem.file_name, problem.reason) for problem in decision.problems],
+            attachments=[(problem.file_name, problem.reason) for problem in decision.problems
+                         if problem.file_name],
+            reason="".join(whole_mail) or None,
             unit=decision.unit,
             tz=campaign.timezone,
         )]
@@ -127,6 +131,7 @@ def _report_notice(record: RecordedReport, settings: Settings, received_at: dt.d
         campaign_name=settings.campaign.name,
         duplicate=record.duplicate,
         tz=settings.campaign.timezone,
+        ignored_files=ignored_files,
     )
     if report.accepted:
         rows = [{column: value or 0 for column, value in row.items()} for row in report.values]

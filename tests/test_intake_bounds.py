@@ -30,7 +30,9 @@ def test_oversized_mail_answered_from_header(service_setup):
     assert outcomes(service_setup) == {MessageOutcome.UNREADABLE: 1}
     reply = replies(service_setup)[0]
     assert reply["X-Zhoubao-Notice"] == "unreadable"
-    assert "1 MB" in reply.get_body(("plain",)).get_content()
+    text = reply.get_body(("plain",)).get_content()
+    assert "1 MB" in text
+    assert "无文件名" not in text
     assert service_setup.account.uids("INBOX") == []
 
 
@@ -63,3 +65,27 @@ def test_demand_form_receipt(service_setup):
     assert [mail["X-Zhoubao-Notice"] for mail in replies(service_setup)] == ["demand-receipt"]
 
 
+
+
+def test_other_unit_table_held_own_table_recorded(service_setup):
+    """GIVEN a mail with the sender's table and another unit's WHEN processed THEN the own one counts."""
+    deliver(service_setup.account, build_mail_with_files(
+        [("水定镇.xlsx", build_xlsx([SAMPLE_ROWS["valid"]])),
+         ("清水河镇.xlsx", build_xlsx([SAMPLE_ROWS["valid"]], unit="清水河镇"))], date=at(22, 16, 0)))
+
+    assert run_once(service_setup).exit_code == 0
+
+    assert [(item["unit"], item["status"]) for item in submissions(service_setup)] == [("水定镇", "accepted")]
+    text = replies(service_setup)[0].get_body(("plain",)).get_content()
+    assert "清水河镇.xlsx" in text
+    assert "人工核对" in text
+
+
+def test_receipt_lists_attachments_without_table(service_setup):
+    deliver(service_setup.account, build_mail_with_files(
+        [("水定镇.xlsx", build_xlsx([SAMPLE_ROWS["valid"]])), ("活动照片.jpg", b"\xff\xd8\xff\xe0" + bytes(300))],
+        date=at(22, 16, 0)))
+
+    assert run_once(service_setup).exit_code == 0
+
+    assert "未予处理：活动照片.jpg" in replies(service_setup)[0].get_body(("plain",)).get_content()
