@@ -11,12 +11,14 @@ import hashlib
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, contains_eager
 
 from ingest.demand import DemandForm, DemandRow
 from ingest.table import CheckedReport
 from store.models import (
+    BouncingAddress,
     DemandFormRecord,
     DemandFormStatus,
     DemandRowRecord,
@@ -213,6 +215,10 @@ def record_submission(
     message = session.get_one(Message, message.id)
 
     existing = _find_same_file(session, unit, week, file_sha256, report.table.source)
+    if existing is not None and _reinstate(session, existing, received_at):
+        logger.info("unit %s week %d: file %s sent again, submission %d is current again",
+                    unit.name, week, file_name, existing.id)
+        return existing, False
     if existing is not None:
         logger.info("unit %s week %d: file %s already recorded", unit.name, week, file_name)
         return existing, True
@@ -243,6 +249,28 @@ def record_submission(
         submission.status,
     )
     return submission, False
+
+
+def _reinstate(session: Session, existing: Submission, received_at: dt.datetime) -> bool:
+    """Make a superseded submission current again when its file is sent after its successor.
+
+    A clerk who resends an earlier file means that file to count, as the receipt's rule "the last
+    report that passed counts" promises. Returns False when there is nothing to reinstate.
+    """
+    if existing.status is not SubmissionStatus.SUPERSEDED:
+        return False
+    current = _find_accepted(session, existing.unit, existing.week)
+    if current is None or current.received_at > received_at:
+        return False
+
+    current.status = SubmissionStatus.SUPERSEDED
+    session.flush()
+    existing.status = SubmissionStatus.ACCEPTED
+    existing.superseded_by_id = None
+    session.flush()
+    current.superseded_by_id = existing.id
+    session.flush()
+    return True
 
 
 def _lock_unit(session: Session, unit: Unit) -> Unit:
@@ -625,3 +653,53 @@ def failed_outbox(session: Session, since: dt.datetime) -> list[OutboxMail]:
         .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
     )
     return list(session.scalars(statement))
+
+
+# --- bounces -----------------------------------------------------------------------------------
+
+
+def record_bounce(session: Session, address: str, reason: str, now: dt.datetime) -> BouncingAddress:
+    """Record that mail to ``address`` bounced at ``now`` for ``reason``, and return the record.
+
+    The address is stored lower-case. A known address gets one more to its count and the reason
+    recorded last. ``first_seen_at`` and ``last_seen_at`` keep the earliest and latest bounce,
+    whatever order the bounces are recorded in. The insert is one upsert, so two processes recording the
+    same address at once do not collide.
+    """
+    address = address.strip().lower()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = BouncingAddress.__table__
+    statement = insert(table).values(
+        address=address, first_seen_at=now, last_seen_at=now, reason=reason, count=1
+    )
+    new = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.address],
+        set_={
+            "first_seen_at": case(
+                (new.first_seen_at < table.c.first_seen_at, new.first_seen_at),
+                else_=table.c.first_seen_at,
+            ),
+            "last_seen_at": case(
+                (new.last_seen_at > table.c.last_seen_at, new.last_seen_at),
+                else_=table.c.last_seen_at,
+            ),
+            "reason": new.reason,
+            "count": table.c.count + 1,
+        },
+    )
+    session.execute(statement)
+    logger.info("address %s: bounce recorded: %s", address, reason)
+
+    record = session.get_one(BouncingAddress, address, populate_existing=True)
+    return record
+
+
+def find_bouncing(session: Session, address: str) -> BouncingAddress | None:
+    """Return the bounce record of ``address`` (any case), or None when mail to it never bounced."""
+    return session.get(BouncingAddress, address.strip().lower())
+
+
+def list_bouncing(session: Session) -> list[BouncingAddress]:
+    """Return every address that mail bounced from, by address."""
+    return list(session.scalars(select(BouncingAddress).order_by(BouncingAddress.address)))

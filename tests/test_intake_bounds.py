@@ -89,3 +89,20 @@ def test_receipt_lists_attachments_without_table(service_setup):
     assert run_once(service_setup).exit_code == 0
 
     assert "未予处理：活动照片.jpg" in replies(service_setup)[0].get_body(("plain",)).get_content()
+
+
+def test_earlier_file_sent_again_counts_again(service_setup):
+    """GIVEN file A then a corrected file B WHEN A is sent once more THEN A is the current report."""
+    first = build_xlsx([SAMPLE_ROWS["valid"]])
+    second = build_xlsx([SAMPLE_ROWS["blanks"]])
+    for minute, data in ((1, first), (2, second), (3, first)):
+        deliver(service_setup.account, build_mail_with_files([("水定镇.xlsx", data)], date=at(22, 16, minute),
+                                                             subject=f"水定镇第3周统计表（{minute}）"))
+
+    assert run_once(service_setup).exit_code == 0
+
+    stored = submissions(service_setup)
+    current = [item for item in stored if item["status"] == "accepted"]
+    assert len(stored) == 2
+    assert current[0]["rows"][0]["15"] == 2
+    assert "已通过校验并登记" in replies(service_setup)[-1].get_body(("plain",)).get_content()
