@@ -132,6 +132,20 @@ def mail_large_photo(folder: Path) -> Path:
     return _write(folder / "large-photo.eml", raw)
 
 
+def mail_zip_bomb(folder: Path) -> Path:
+    """Write a mail carrying the 1 GiB zip bomb as its attachment."""
+    bomb = zip_bomb(folder).read_bytes()
+    raw = build_mail(MailStyle.WEBMAIL_163, attachment=bomb, filename="水定镇第3周.zip")
+    return _write(folder / "bomb.eml", raw)
+
+
+def mail_over_cap(folder: Path) -> Path:
+    """Write a mail of about 40 MiB, over the 25 MiB cap, carrying a 30 MiB photo."""
+    photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(30 * MIB)
+    raw = build_mail(MailStyle.WEBMAIL_163, attachment=photo, filename="统计表.jpg")
+    return _write(folder / "over-cap.eml", raw)
+
+
 def _write_zeros(archive: zipfile.ZipFile, name: str, size: int) -> None:
     chunk = bytes(16 * MIB)
     with archive.open(name, "w") as member:

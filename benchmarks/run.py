@@ -50,8 +50,10 @@ CASES = (
     Case("zip of 112 MiB, each member under the ratio", "zip", inputs.zip_over_total, "normal table in a zip"),
     Case("zip in a zip in a zip", "zip", inputs.zip_nested, "normal table in a zip"),
     Case("normal mail", "mail", inputs.normal_mail, "normal mail"),
+    Case("mail carrying the zip bomb", "mail", inputs.mail_zip_bomb, "normal mail"),
     Case("24 MiB mail: table with an 18 MiB photo", "mail", inputs.mail_large_table, "normal mail"),
     Case("24 MiB mail: an 18 MiB photo", "mail", inputs.mail_large_photo, "normal mail"),
+    Case("40 MiB mail over the 25 MiB cap", "over-cap", inputs.mail_over_cap, "normal mail"),
 )
 
 
@@ -99,7 +101,7 @@ def format_table(results: list[Result]) -> str:
     for result in results:
         base = by_name.get(result.case.baseline, result)
         lines.append(
-            f"| {result.case.name} | {_size(result.input_bytes)} | {result.seconds:.3f} s"
+            f"| {result.case.name} | {_size(result.input_bytes)} | {_duration(result.seconds)}"
             f" | {result.seconds / base.seconds:.1f}"
             f" | {_size(result.rss_growth_kib * 1024)}"
             f" | {_ratio(result.rss_growth_kib, base.rss_growth_kib)}"
@@ -112,6 +114,10 @@ def format_table(results: list[Result]) -> str:
 def _ratio(value: int, base: int) -> str:
     # A normal table may not raise the process's peak at all (growth 0), so no ratio exists.
     return f"{value / base:.1f}" if base > 0 else "–"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def _size(count: int) -> str:
