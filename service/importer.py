@@ -16,6 +16,7 @@ import email.utils
 import hashlib
 import logging
 import mailbox
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 IMPORT_MAILBOX = "import"
 IMPORT_UID_VALIDITY = 0
+
+_HEADER_END = re.compile(rb"\n\r?\n")
 
 # messages.uid is a 32-bit signed INTEGER on PostgreSQL, so derived UIDs stay in 1..2**31-1.
 _UID_RANGE = 2**31 - 1
@@ -270,12 +273,9 @@ def import_mail(settings: Settings, database: Database, clock: Clock, source: So
 
 def header_bytes(raw: bytes) -> bytes:
     """Return the header of a raw mail up to and including the blank line that ends it."""
-    ends = [(raw.find(mark), len(mark)) for mark in (b"\r\n\r\n", b"\n\n")]
-    found = [(position, length) for position, length in ends if position >= 0]
-    if not found:
-        return raw
-    position, length = min(found)
-    return raw[: position + length]
+    # The first empty line ends the header (RFC 5322 section 2.1), with CRLF or bare LF ends.
+    end = _HEADER_END.search(raw)
+    return raw[: end.end()] if end else raw
 
 
 def _resumable(message: Message) -> bool:
