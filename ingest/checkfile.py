@@ -5,14 +5,20 @@ breaks, without a mailbox or a database.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import PurePath
+
+from ingest.containers import Limits
+from ingest.demand import DemandForm
+from ingest.message import Attachment
+from ingest.pipeline import Converter, read_files
 
 from ingest.form import COLUMNS, column_label
 from ingest.locate import locate_tables
 from ingest.readers import read_grids
 from ingest.rules import RULES, check_table
 from ingest.sniff import sniff_kind
-from ingest.table import CheckedReport, ReportRow, Violation
+from ingest.table import CheckedReport, FileProblem, ReportRow, Violation
 
 _MISSING = "（未填写）"
 
@@ -25,6 +31,37 @@ def check_file(data: bytes, filename: str, *, first_week: bool = False) -> list[
     kind = sniff_kind(data, PurePath(filename).name)
     tables = locate_tables(read_grids(data, kind))
     return [check_table(table, first_week) for table in tables]
+
+
+@dataclass
+class FileCheck:
+    """What ``zhoubao check`` found in one file: checked weekly tables, demand forms, problems."""
+
+    reports: list[CheckedReport]
+    forms: list[DemandForm]
+    problems: list[FileProblem]
+
+
+def inspect_file(data: bytes, filename: str, *, convert: Converter | None = None,
+                 first_week: bool = False) -> FileCheck:
+    """Read a file as the service reads an attachment: archives unpacked, legacy files converted."""
+    name = PurePath(filename).name
+    attachment = Attachment(name, data, "application/octet-stream", sniff_kind(data, name))
+    found, problems, _ = read_files([attachment], Limits(), convert)
+    reports = [check_table(table, first_week) for item in found for table in item.tables]
+    forms = [form for item in found for form in item.forms]
+    return FileCheck(reports, forms, problems)
+
+
+def format_demand_form(form: DemandForm) -> str:
+    """Return the demand form (附件1) read, as Chinese text."""
+    lines = [f"附件1 活动需求征集表（{form.source}）",
+             f"填表单位：{form.unit_text or _MISSING}",
+             f"联系人：{form.contact or _MISSING}　联系电话：{form.phone or _MISSING}",
+             f"活动：共{len(form.rows)}项"]
+    lines.extend(f"  {index}. {' '.join(row.content.split()) or _MISSING}"
+                 for index, row in enumerate(form.rows, start=1))
+    return "\n".join(lines) + "\n"
 
 
 def format_report(report: CheckedReport) -> str:

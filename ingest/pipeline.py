@@ -117,7 +117,7 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class _Found:
+class FoundFile:
     """Content of one file: weekly tables, demand forms, or neither."""
 
     attachment: Attachment
@@ -137,7 +137,7 @@ def decide(mail: IncomingMail, context: Context) -> Decision:
     return decision
 
 
-def _decide_found(mail: IncomingMail, context: Context, found: list[_Found],
+def _decide_found(mail: IncomingMail, context: Context, found: list[FoundFile],
                   problems: list[FileProblem]) -> Decision:
     unit = context.units.by_email(mail.sender)
     holds_something = any(item.tables or item.forms for item in found)
@@ -172,28 +172,39 @@ def _ignore_reason(mail: IncomingMail, context: Context) -> str | None:
     return None
 
 
-def _read_files(mail: IncomingMail, context: Context) -> tuple[list[_Found], list[FileProblem], bool]:
+def _read_files(mail: IncomingMail, context: Context) -> tuple[list[FoundFile], list[FileProblem], bool]:
     """Open every candidate file of the mail, containers and the HTML body included.
 
     The flag is True when a legacy file could not be read because no converter is installed.
     """
-    files, container_problems = expand_files(mail.attachments, context.limits)
-    problems = [*mail.problems, *container_problems]
-    needs_converter = context.convert is None and any(item.kind in CONVERTIBLE_KINDS for item in files)
-
-    found = []
-    for attachment in files:
-        item, problem = _read_file(attachment, context.convert)
-        if problem is not None:
-            problems.append(problem)
-        elif item is not None:
-            found.append(item)
+    found, problems, needs_converter = read_files(mail.attachments, context.limits, context.convert)
+    problems = [*mail.problems, *problems]
 
     body = _body_table(mail)
     if body is not None:
         item, _ = _read_file(body, None)
         # The body counts only when it contains the form, so a layout table causes no problem.
         if item is not None and (item.tables or item.forms):
+            found.append(item)
+    return found, problems, needs_converter
+
+
+def read_files(attachments: list[Attachment], limits: Limits,
+               convert: Converter | None) -> tuple[list[FoundFile], list[FileProblem], bool]:
+    """Unpack containers, convert legacy files and locate the tables in each file.
+
+    Returns the files that hold a weekly table or a demand form, the problems of the others, and
+    whether a legacy file was left unread for want of a converter.
+    """
+    files, problems = expand_files(attachments, limits)
+    needs_converter = convert is None and any(item.kind in CONVERTIBLE_KINDS for item in files)
+
+    found = []
+    for attachment in files:
+        item, problem = _read_file(attachment, convert)
+        if problem is not None:
+            problems.append(problem)
+        elif item is not None:
             found.append(item)
     return found, problems, needs_converter
 
@@ -205,7 +216,7 @@ def _body_table(mail: IncomingMail) -> Attachment | None:
     return Attachment(BODY_FILE_NAME, html.encode("utf-8"), "text/html", "html")
 
 
-def _read_file(attachment: Attachment, convert: Converter | None) -> tuple[_Found | None, FileProblem | None]:
+def _read_file(attachment: Attachment, convert: Converter | None) -> tuple[FoundFile | None, FileProblem | None]:
     kind = attachment.kind
     data = attachment.data
     if kind in CONVERTIBLE_KINDS:
@@ -228,7 +239,7 @@ def _read_file(attachment: Attachment, convert: Converter | None) -> tuple[_Foun
     return _find_tables(attachment, grids)
 
 
-def _find_tables(attachment: Attachment, grids: list[Grid]) -> tuple[_Found | None, FileProblem | None]:
+def _find_tables(attachment: Attachment, grids: list[Grid]) -> tuple[FoundFile | None, FileProblem | None]:
     # A blank 附件1 is not recorded: it would replace a filled one the unit sent before.
     all_forms = locate_demand_forms(grids)
     forms = [form for form in all_forms if form.rows]
@@ -236,14 +247,14 @@ def _find_tables(attachment: Attachment, grids: list[Grid]) -> tuple[_Found | No
         tables = locate_tables(grids)
     except UnreadableFile as err:
         if forms:
-            return _Found(attachment, [], forms), None
+            return FoundFile(attachment, [], forms), None
         if all_forms:
             return None, FileProblem(attachment.filename, BLANK_DEMAND_FORM_REASON)
         return None, FileProblem(attachment.filename, err.reason)
-    return _Found(attachment, tables, forms), None
+    return FoundFile(attachment, tables, forms), None
 
 
-def _plan(mail: IncomingMail, context: Context, unit: UnitSettings, found: list[_Found]) -> Decision:
+def _plan(mail: IncomingMail, context: Context, unit: UnitSettings, found: list[FoundFile]) -> Decision:
     """Assign a unit and week to every table found and check it.
 
     A table whose 填报乡镇 names another configured unit, or whose week cannot be found, is held
@@ -276,7 +287,7 @@ def _plan(mail: IncomingMail, context: Context, unit: UnitSettings, found: list[
     return decision
 
 
-def _plan_table(mail: IncomingMail, context: Context, unit: UnitSettings, item: _Found, table: WeeklyTable,
+def _plan_table(mail: IncomingMail, context: Context, unit: UnitSettings, item: FoundFile, table: WeeklyTable,
                 digest: str) -> tuple[ReportPlan | None, str]:
     """Plan one table, or return why it is held for the admin."""
     other_unit = _other_unit_named(table, context.units, unit.name)
@@ -305,7 +316,7 @@ def _held(unit: str, reason: str, log_reason: str) -> Decision:
     return Decision(MessageOutcome.HELD, log_reason, unit=unit, held_reason=reason, reply=True)
 
 
-def _tables_to_read(mail: IncomingMail, context: Context, unit: str, item: _Found) -> list[WeeklyTable]:
+def _tables_to_read(mail: IncomingMail, context: Context, unit: str, item: FoundFile) -> list[WeeklyTable]:
     """Return the tables of one file that count.
 
     A workbook often carries last week's sheet beside this week's. When the mail names its week,
@@ -346,7 +357,7 @@ def _explicit_week(subject: str, file_name: str, campaign: Campaign) -> int | No
     return None
 
 
-def _resolve_week(subject: str, item: _Found, table: WeeklyTable,
+def _resolve_week(subject: str, item: FoundFile, table: WeeklyTable,
                   context: Context) -> tuple[int | None, WeekSource]:
     """Find the report's week.
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from ingest.errors import ConfigError, StoreError, ZhoubaoError
+from ingest.errors import ConfigError, StoreError
+from ingest.table import FileProblem
 from service.clock import Clock
 
 logger = logging.getLogger(__name__)
@@ -120,16 +121,22 @@ def check(file: Path) -> None:
 
     退出码：0 表示通过校验，1 表示有不符合之处，2 表示无法读取。
     """
-    from ingest.checkfile import check_file, format_report
+    from ingest.checkfile import format_demand_form, format_report, inspect_file
+    from ingest.convert import LibreOfficeConverter
 
-    try:
-        reports = check_file(file.read_bytes(), file.name)
-    except ZhoubaoError as err:
-        click.echo(f"无法读取 {file.name}：{getattr(err, 'reason', err)}", err=True)
-        sys.exit(2)
-    for report in reports:
+    office = LibreOfficeConverter()
+    result = inspect_file(file.read_bytes(), file.name, convert=office.convert if office.available else None)
+    for report in result.reports:
         click.echo(format_report(report))
-    sys.exit(0 if all(report.accepted for report in reports) else 1)
+    for form in result.forms:
+        click.echo(format_demand_form(form))
+    if not (result.reports or result.forms):
+        for problem in result.problems or [FileProblem(file.name, "未找到附件二周统计表。")]:
+            click.echo(f"无法读取 {problem.file_name or file.name}：{problem.reason}", err=True)
+        sys.exit(2)
+    for problem in result.problems:
+        click.echo(f"未读取 {problem.file_name}：{problem.reason}", err=True)
+    sys.exit(0 if all(report.accepted for report in result.reports) else 1)
 
 
 @main.command()

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
-from service.samples.tables import SAMPLE_ROWS, build_docx, build_xlsx
+from service.samples.mails import build_zip
+from service.samples.tables import SAMPLE_ROWS, build_demand_docx, build_docx, build_xlsx
 from tests.fixtures.service import config_text
 
 
@@ -77,3 +78,19 @@ def test_submissions_json_empty_array(config_path):
     result = invoke("--config", str(config_path), "submissions", "--json")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "[]"
+
+
+def test_check_reads_zip_member(tmp_path):
+    archive = tmp_path / "统计表.zip"
+    archive.write_bytes(build_zip([("兰干乡.docx", build_docx([SAMPLE_ROWS["r2_r5_broken"]], unit="兰干乡"))]))
+    result = invoke("check", str(archive))
+    assert result.exit_code == 1
+    assert "8栏<7栏" in result.stdout
+
+
+def test_check_demand_form_not_a_bad_table(tmp_path):
+    form = tmp_path / "需求征集表.docx"
+    form.write_bytes(build_demand_docx([("农业专家2名", "果农", "12月", "线下", "林果修剪", "挂图")]))
+    result = invoke("check", str(form))
+    assert result.exit_code == 0
+    assert "附件1 活动需求征集表" in result.stdout
