@@ -1,5 +1,5 @@
 """Database tables: archived messages, units, submissions with their rows and violations, 附件1
-demand forms with their rows, outbox.
+demand forms with their rows, outbox, addresses that bounced.
 
 The schema itself is created by the Alembic migrations in ``store/migrations``; these classes must
 stay in step with them. States are ``StrEnum`` members stored as their string value.
@@ -366,3 +366,19 @@ class DemandRowRecord(Base):
     content: Mapped[str] = mapped_column(Text, default="")
     resources: Mapped[str] = mapped_column(Text, default="")
     ref: Mapped[str] = mapped_column(String(200))
+
+
+class BouncingAddress(Base):
+    """An address that mail bounced from, as delivery status notifications reported it.
+
+    ``address`` is the lower-case addr-spec; ``reason`` is the latest report's status and
+    diagnostic, and ``count`` the number of bounces recorded.
+    """
+
+    __tablename__ = "bouncing_addresses"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer)
