@@ -4,6 +4,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.calendar import (
     Campaign, NoticeSchedule, NoticeTime, PlannedNotice, ScheduledNotice, assign_week,
@@ -300,3 +302,35 @@ def test_no_unit_due_in_skipped_week(with_break):
 def test_no_unit_due_after_campaign(campaign):
     units = UnitDirectory([UnitSettings("水定镇")])
     assert units.due_in(campaign, 16) == []
+
+
+# --- properties -------------------------------------------------------------------------------
+
+MOMENTS = st.datetimes(min_value=dt.datetime(2023, 11, 1), max_value=dt.datetime(2024, 4, 30),
+                       timezones=st.just(SHANGHAI))
+BREAK = Campaign(FIRST, LAST, SHANGHAI, frozenset({10, 11}))
+
+
+@given(MOMENTS, st.frozensets(st.integers(1, 15)))
+def test_assigned_week_is_reporting(moment, accepted):
+    week = assign_week(BREAK, moment, None, accepted)
+    assert week is None or BREAK.is_reporting_week(week)
+
+
+@given(MOMENTS)
+def test_all_accepted_gives_next_due(moment):
+    assert assign_week(BREAK, moment, None, set(range(1, 16))) == BREAK.week_due_after(moment)
+
+
+@given(MOMENTS)
+def test_no_reminder_after_deadline(moment):
+    for notice in due_notices(BREAK, DEFAULT, moment):
+        if notice.kind is REMINDER:
+            assert moment < BREAK.deadline(notice.week)
+
+
+@given(MOMENTS)
+def test_one_overdue_per_week(moment):
+    weeks = [notice.week for notice in due_notices(BREAK, DEFAULT, moment)
+             if notice.kind in (OVERDUE, OVERDUE_2)]
+    assert len(weeks) == len(set(weeks))
