@@ -210,10 +210,14 @@ def read_files(attachments: list[Attachment], limits: Limits,
 
 
 def _body_table(mail: IncomingMail) -> Attachment | None:
+    """Return the mail body as a file when a table may be pasted in it: HTML, or tab-separated text."""
     html = mail.body_html
-    if "<table" not in html.lower():
-        return None
-    return Attachment(BODY_FILE_NAME, html.encode("utf-8"), "text/html", "html")
+    if "<table" in html.lower():
+        return Attachment(BODY_FILE_NAME, html.encode("utf-8"), "text/html", "html")
+    # Phone mail apps paste a spreadsheet selection as plain text, one row a line, cells split by tabs.
+    if any(line.count("\t") >= 10 for line in mail.body_text.splitlines()):
+        return Attachment(BODY_FILE_NAME, mail.body_text.encode("utf-8"), "text/plain", "csv")
+    return None
 
 
 def _read_file(attachment: Attachment, convert: Converter | None) -> tuple[FoundFile | None, FileProblem | None]:

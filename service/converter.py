@@ -34,6 +34,7 @@ def converter(settings: Settings) -> Converter | None:
     if office.available:
         return office.convert
     if not _warned_missing:
-        logger.warning("libreoffice: soffice not found; .doc, .wps and .et files get a save-as reply")
+        logger.warning("libreoffice: soffice not found (configured path: %s); .doc, .wps and .et files "
+                       "get a save-as reply", settings.libreoffice.path or "none, searched PATH")
         _warned_missing = True
     return None

@@ -66,21 +66,25 @@ def messages_as_text(database: Database, outcomes: list[str], tz) -> str:
     """Return one block per archived mail with one of ``outcomes``, newest first, in Chinese."""
     with database.session() as session:
         rows = session.execute(
-            select(Message.id, Message.received_at, Message.sender, Message.subject, Message.outcome,
-                   Message.error)
+            select(Message.id, Message.internal_date, Message.received_at, Message.sender, Message.subject,
+                   Message.outcome, Message.error)
             .where(Message.outcome.in_(outcomes))
-            .order_by(Message.received_at.desc(), Message.id.desc())
+            .order_by(Message.id.desc())
         ).all()
     if not rows:
         return "没有符合条件的邮件。"
     blocks = []
-    for pk, received_at, sender, subject, outcome, error in rows:
-        when = received_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M")
-        lines = [f"#{pk}  {when}  {OUTCOME_LABELS[str(outcome)]}", f"  发件人：{sender or '（无）'}",
+    for pk, internal_date, received_at, sender, subject, outcome, error in rows:
+        when = _chinese_time((internal_date or received_at).astimezone(tz))
+        lines = [f"#{pk}  {when}收到  {OUTCOME_LABELS[str(outcome)]}", f"  发件人：{sender or '（无）'}",
                  f"  主题：{subject or '（无）'}"]
-        if error and str(outcome) == "held":
-            lines.append(f"  原因：{error}")
-        elif error:
+        if error and str(outcome) == "failed":
             lines.append(f"  错误：{error.strip().splitlines()[-1]}")
+        elif error:
+            lines.append(f"  原因：{error}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _chinese_time(moment) -> str:
+    return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}"

@@ -148,7 +148,7 @@ LIBREOFFICE_ALERT_TEXT = """管理员您好：
 
     apt-get install -y --no-install-recommends libreoffice-calc-nogui libreoffice-writer-nogui
 
-安装后无需修改配置，也无需重启服务。若 soffice 不在系统路径中，请在配置文件 [libreoffice] 一节的 path 中填写其完整路径。
+{path_advice}
 
 本提示只发送一次。
 
@@ -164,7 +164,14 @@ def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.dateti
     if outcomes.find_outbox_mail(session, message_id) is not None:
         return
 
-    text = LIBREOFFICE_ALERT_TEXT.format(signature=settings.smtp.from_name)
+    configured = settings.libreoffice.path
+    if configured:
+        path_advice = (f"配置文件 [libreoffice] 一节的 path 填写的是 {configured}，该文件不存在或不能执行。"
+                       "请安装后改为 soffice 的实际路径，或删去这一行，由系统自动查找。")
+    else:
+        path_advice = ("安装后无需修改配置，也无需重启服务。若 soffice 不在系统路径中，"
+                       "请在配置文件 [libreoffice] 一节的 path 中填写其完整路径。")
+    text = LIBREOFFICE_ALERT_TEXT.format(signature=settings.smtp.from_name, path_advice=path_advice)
     html = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in text.split("\n\n"))
     composed = compose_mail(
         from_address=settings.smtp.from_address,

@@ -43,8 +43,10 @@ class RecordedReport:
 def record_decision(session: Session, message: Message, decision: Decision, now: dt.datetime,
                     error: str | None = None) -> Recorded:
     """Store the decision's outcome, submissions and demand forms on the archived message; no commit."""
+    problems = "；".join(f"{problem.file_name}：{problem.reason}" if problem.file_name else problem.reason
+                        for problem in decision.problems)
     repository.mark_processed(session, message, decision.outcome, now,
-                              error=error or decision.held_reason)
+                              error=error or decision.held_reason or problems or None)
     received_at = message.internal_date or message.received_at
 
     reports = []

@@ -213,6 +213,7 @@ CASES = [
     ("csv gb18030", lambda: attach(csv_text().encode("gb18030"), "水定镇.csv"), ACCEPTED_W3),
     ("html file", lambda: attach(html_table([VALID]).encode("utf-8"), "水定镇.html"), ACCEPTED_W3),
     ("html body", lambda: build_mail_with_files(html=html_table([VALID])), ACCEPTED_W3),
+    ("tab-separated body", lambda: build_mail_with_files(body=csv_text().replace(",", "\t")), ACCEPTED_W3),
     ("formula without cache", lambda: attach(workbook_with_formulas("=H8+J8+L8+N8+P8+R8"), "水定镇.xlsx"),
      Expected(MessageOutcome.ACCEPTED, [("水定镇", 3, [])], values={6: 15})),
     ("formula sum without cache", lambda: attach(workbook_with_formulas("=SUM(H8,J8,L8,N8,P8,R8)"), "水定镇.xlsx"),
