@@ -45,7 +45,8 @@ def failed_recipients(raw: bytes) -> list[FailedRecipient]:
 
     Prefers Original-Recipient, the address as the sender gave it, over Final-Recipient, which a
     forwarding server may have rewritten (RFC 3464 section 2.3.1). Returns [] for a mail without
-    a delivery-status part; never raises on malformed input.
+    a delivery-status part. The compat32 parser records defects instead of raising, so a
+    malformed report yields fewer recipients, not an error.
     """
     message = BytesParser(policy=policy.compat32).parsebytes(raw)
     found: dict[str, FailedRecipient] = {}
@@ -73,7 +74,7 @@ def _recipient_blocks(part: Message) -> list[Message]:
     """
     payload = part.get_payload()
     if part.get_content_type() == "message/delivery-status" and isinstance(payload, list):
-        # NOTE: a part sent in base64 (RFC 3464 asks for 7-bit text) is parsed as blocks of
+        # NOTE: a part sent in base64 (RFC 3464 defines 7-bit text) is parsed as blocks of
         # encoded text and yields no recipient.
         return payload[1:]
 

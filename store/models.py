@@ -371,8 +371,8 @@ class DemandRowRecord(Base):
 class BouncingAddress(Base):
     """An address that mail bounced from, as delivery status notifications reported it.
 
-    ``address`` is the lower-case addr-spec; ``reason`` is the latest report's status and
-    diagnostic, and ``count`` the number of bounces recorded.
+    ``address`` is the lower-case addr-spec, ``reason`` the status and diagnostic recorded last,
+    and ``count`` the number of bounces recorded.
     """
 
     __tablename__ = "bouncing_addresses"

@@ -663,8 +663,8 @@ def record_bounce(session: Session, address: str, reason: str, now: dt.datetime)
 
     The address is stored lower-case. A known address gets one more to its count and the reason
     recorded last. ``first_seen_at`` and ``last_seen_at`` keep the earliest and latest bounce,
-    whatever order the bounces are recorded in. The insert is one upsert, so two processes recording the
-    same address at once do not collide.
+    whatever order the bounces are recorded in. The insert is one upsert (ON CONFLICT DO UPDATE),
+    so two processes recording the same address at once do not collide.
     """
     address = address.strip().lower()
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -691,8 +691,7 @@ def record_bounce(session: Session, address: str, reason: str, now: dt.datetime)
     session.execute(statement)
     logger.info("address %s: bounce recorded: %s", address, reason)
 
-    record = session.get_one(BouncingAddress, address, populate_existing=True)
-    return record
+    return session.get_one(BouncingAddress, address, populate_existing=True)
 
 
 def find_bouncing(session: Session, address: str) -> BouncingAddress | None:

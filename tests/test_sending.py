@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import re
 import textwrap
+import threading
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -132,6 +133,30 @@ def test_rate_limit_holds_across_processes(database_url, smtp_sink):
         second.dispose()
 
     assert report.sent == 0
+
+
+@pytest.mark.postgres
+def test_rate_limit_concurrent_processes(postgres_databases, smtp_sink):
+    # GIVEN five due mails and two service processes sharing one PostgreSQL database
+    url = postgres_databases.create()
+    databases = [Database(url) for _ in range(2)]
+    databases[0].upgrade()
+    for number in range(5):
+        queue(databases[0], f"unit{number}@example.test")
+
+    # WHEN both run the outbox at the same moment with a limit of three a minute
+    reports: list[DeliveryReport] = []
+    threads = [threading.Thread(target=lambda db=db: reports.append(deliver(db, smtp_sink, per_minute=3)))
+               for db in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for db in databases:
+        db.dispose()
+
+    # THEN the advisory lock lets exactly three mails out between them
+    assert len(smtp_sink.messages) == 3
 
 
 def test_rate_limit_next_minute_sends(database, smtp_sink):
