@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ingest.failpoints import failpoint
+from ingest.bounces import failed_recipients
 from ingest.mailbox import FetchedMessage, Mailbox, MessageNotFound
 from ingest.message import parse_message
 from ingest.pipeline import Context, Decision, decide, failed_decision, oversized_decision
@@ -229,11 +230,21 @@ def _decide_in(session: Session, settings: Settings, message_pk: int,
         error = _describe(err)
 
     records = outcomes.record_decision(session, message, decision, now(), error=error)
+    if mail.bounce:
+        _record_bounces(session, message, now())
     if reply:
         queue_replies(session, settings, message, mail, decision, records, now())
     if decision.needs_converter:
         queue_libreoffice_alert(session, settings, now())
     return decision
+
+
+def _record_bounces(session: Session, message: Message, now: dt.datetime) -> None:
+    """Mark the addresses a bounce reports as failed, once, when the bounce is first processed."""
+    for recipient in failed_recipients(message.raw):
+        reason = " ".join(part for part in (recipient.status, recipient.diagnostic) if part)
+        repository.record_bounce(session, recipient.address, reason, now)
+        logger.warning("message #%d: bounce for %s: %s", message.id, recipient.address, reason or "no status")
 
 
 def _context(settings: Settings, session: Session, received_at: dt.datetime) -> Context:

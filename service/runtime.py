@@ -11,7 +11,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from ingest.errors import MailboxError, StoreError
-from notify.outbox import deliver_outbox
+from notify.outbox import SendLimits, deliver_outbox
 from notify.smtp import SmtpSender
 from service.clock import Clock
 from service.config import Settings
@@ -70,7 +70,8 @@ def intake_job(settings: Settings, database: Database, clock: Clock,
 def outbox_job(settings: Settings, database: Database, clock: Clock) -> bool:
     """Send the replies that are due; True when every one that was tried went out."""
     with _outbox_lock:
-        result = deliver_outbox(database, sender_factory(settings), clock.now())
+        limits = SendLimits(settings.smtp.rate_per_minute, settings.smtp.daily_cap_per_recipient)
+        result = deliver_outbox(database, sender_factory(settings), clock.now(), limits=limits)
     return not (result.failed or result.retried)
 
 

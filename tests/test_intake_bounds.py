@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from service.samples.mails import build_mail_with_files
+from service.samples.mails import MailStyle, build_mail, build_mail_with_files
+from store import repository
+from store.session import Database
 from service.samples.tables import SAMPLE_ROWS, build_demand_docx, build_xlsx
 from store.models import MessageOutcome
 from tests.test_intake import at, deliver, outcomes, replies, run_once, submissions
@@ -106,3 +108,19 @@ def test_earlier_file_sent_again_counts_again(service_setup):
     assert len(stored) == 2
     assert current[0]["rows"][0]["15"] == 2
     assert "已通过校验并登记" in replies(service_setup)[-1].get_body(("plain",)).get_content()
+
+
+def test_bounce_marks_address(service_setup):
+    # The bounce of a receipt the service sent to 水定镇.
+    deliver(service_setup.account, build_mail(MailStyle.BOUNCE, to="shuiding_kx@163.com", date=at(22, 16, 0)))
+
+    assert run_once(service_setup).exit_code == 0
+
+    assert outcomes(service_setup) == {MessageOutcome.IGNORED: 1}
+    assert replies(service_setup) == []
+    database = Database(service_setup.database_url)
+    try:
+        with database.session() as session:
+            assert [item.address for item in repository.list_bouncing(session)] == ["shuiding_kx@163.com"]
+    finally:
+        database.dispose()
