@@ -187,9 +187,17 @@ class LibreOfficeSettings:
 
 @dataclass(frozen=True)
 class AdminSettings:
-    """The county admin: where operational alerts go. Empty: to the county mailbox itself."""
+    """The county admin: where the digest and alerts go, and the contact that notices sign with.
+
+    Empty ``emails``: to the county mailbox itself. ``name``, ``phone`` and ``office`` (such as
+    ``贾老师``, ``0999-3021234`` and ``霍城县科协办公室``) are printed in reminders and overdue
+    notices; an empty one is left out.
+    """
 
     emails: tuple[str, ...] = ()
+    name: str = ""
+    phone: str = ""
+    office: str = ""
 
 
 @dataclass(frozen=True)
@@ -448,7 +456,7 @@ _KNOWN_KEYS = {
     "limits": ("max_message_mb", "zip_max_members", "zip_max_total_mb", "zip_max_ratio",
                "mime_max_depth"),
     "libreoffice": ("path", "timeout"),
-    "admin": ("emails",),
+    "admin": ("emails", "name", "phone", "office"),
     "notices": ("reminder", "overdue", "overdue_2", "digest"),
 }
 
@@ -533,13 +541,37 @@ def _parse_libreoffice(table: _Table) -> LibreOfficeSettings:
 
 
 def _parse_admin(table: _Table) -> AdminSettings:
-    if not table.has("emails"):
-        return AdminSettings()
     emails = table.text_list("emails", "请填写管理员接收系统提示的邮箱地址，例如 [\"kexie-admin@example.com\"]。")
     for email in emails:
         if not _is_address(email):
             raise table.invalid("emails", email, "应为邮箱地址，例如 kexie-admin@example.com，不带姓名和尖括号。")
-    return AdminSettings(tuple(email.lower() for email in emails))
+    return AdminSettings(
+        emails=tuple(email.lower() for email in emails),
+        name=_optional_text(table, "name", "请填写通知落款的联系人，例如 贾老师，或删去这一行。"),
+        phone=_contact_phone(table),
+        office=_optional_text(table, "office", "请填写联系人所在科室，例如 霍城县科协办公室，或删去这一行。"),
+    )
+
+
+# Digits with the separators people write in a phone number: 0999-3021234, (0999) 3021234,
+# 138 0000 0001, +86 13800000001, 0999-3021234转8001. Full-width digits come from a Chinese IME.
+_PHONE = re.compile(r"[0-9０-９+＋()（）\-－ ]+(转[0-9０-９]+)?")
+_MIN_PHONE_DIGITS = 5
+
+
+def _optional_text(table: _Table, key: str, fix: str) -> str:
+    """Return the text of an optional key, "" when absent; an empty value is an error."""
+    if not table.has(key):
+        return ""
+    return table.text(key, fix)
+
+
+def _contact_phone(table: _Table) -> str:
+    phone = _optional_text(table, "phone", "请填写联系电话，例如 0999-3021234，或删去这一行。")
+    digits = sum(character.isdigit() for character in phone)
+    if phone and (not _PHONE.fullmatch(phone) or digits < _MIN_PHONE_DIGITS):
+        raise table.invalid("phone", phone, "应为电话号码，例如 0999-3021234 或 13800000001，只含数字、短横线、空格和括号。")
+    return phone
 
 
 def _parse_database(table: _Table, data_dir: Path) -> DatabaseSettings:

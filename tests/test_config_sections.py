@@ -197,3 +197,59 @@ def test_example_notices_are_defaults(tmp_path):
     example.write_bytes((Path(__file__).resolve().parent.parent / "config.example.toml").read_bytes())
     settings = load_settings(example, {"ZHOUBAO_IMAP_PASSWORD": "x"})
     assert settings.notices == NoticeSchedule()
+
+
+# --- [admin] contact ----------------------------------------------------------------------------
+
+
+def test_admin_contact_read(tmp_path):
+    extra = '[admin]\nname = "贾老师"\nphone = "0999-3021234"\noffice = "霍城县科协办公室"\n'
+    admin = load_settings(write(tmp_path, extra)).admin
+    assert (admin.name, admin.phone, admin.office) == ("贾老师", "0999-3021234", "霍城县科协办公室")
+
+
+def test_admin_contact_defaults_empty(tmp_path):
+    admin = load_settings(write(tmp_path, "")).admin
+    assert (admin.name, admin.phone, admin.office) == ("", "", "")
+
+
+def test_admin_contact_without_emails(tmp_path):
+    settings = load_settings(write(tmp_path, '[admin]\nname = "贾老师"\n'))
+    assert settings.admin_emails == ()
+
+
+def test_admin_phone_extension(tmp_path):
+    admin = load_settings(write(tmp_path, '[admin]\nphone = "0999-3021234转8001"\n')).admin
+    assert admin.phone == "0999-3021234转8001"
+
+
+def test_admin_phone_words_rejected(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, '[admin]\nphone = "请找贾老师"\n'))
+    assert "phone" in str(caught.value)
+    assert "请找贾老师" in str(caught.value)
+
+
+def test_admin_phone_too_short(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, '[admin]\nphone = "110"\n'))
+    assert "0999-3021234" in str(caught.value)
+
+
+def test_admin_name_empty_rejected(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, '[admin]\nname = ""\n'))
+    assert "name" in str(caught.value)
+
+
+def test_admin_unknown_key_named(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, '[admin]\ntelephone = "0999-3021234"\n'))
+    assert "telephone" in str(caught.value)
+
+
+def test_example_admin_contact_commented(tmp_path):
+    example = tmp_path / "config.toml"
+    example.write_bytes((Path(__file__).resolve().parent.parent / "config.example.toml").read_bytes())
+    settings = load_settings(example, {"ZHOUBAO_IMAP_PASSWORD": "x"})
+    assert settings.admin.name == ""
