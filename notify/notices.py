@@ -1,7 +1,10 @@
-"""The content of each reply to a township, as plain data; :mod:`notify.render` turns it into text.
+"""The content of each notice, as plain data; :mod:`notify.render` turns it into text.
 
-Every notice has a ``kind`` naming its templates and the ``X-Zhoubao-Notice`` header value.
-Times are aware datetimes; ``tz`` is the zone they are shown in (the campaign's timezone).
+Replies to a township answer its mail. Reminders and overdue notices chase a unit before and after
+a deadline, the digest tells the county admin how a week went, and an alert carries an operational
+message to the admin. Every notice has a ``kind`` naming its templates and the
+``X-Zhoubao-Notice`` header value. Times are aware datetimes; ``tz`` is the zone they are shown in
+(the campaign's timezone).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from enum import StrEnum
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
+from ingest.consistency import Finding
 from ingest.demand import DemandRow
 from ingest.table import Violation
 
@@ -26,6 +30,11 @@ class NoticeKind(StrEnum):
     UNREADABLE = "unreadable"
     HELD = "held"
     DEMAND_RECEIPT = "demand-receipt"
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    OVERDUE_2 = "overdue-2"
+    DIGEST = "digest"
+    ALERT = "alert"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,4 +167,251 @@ def _brief(row: DemandRow) -> str:
     return text
 
 
-Notice = ReceiptNotice | RejectionNotice | UnreadableNotice | HeldNotice | DemandReceiptNotice
+# --- reminders and overdue notices ---------------------------------------------------------------
+
+
+class OneOffDeadline(StrEnum):
+    """A deadline of the campaign besides the weekly table; the value goes into X-Zhoubao-Notice."""
+
+    DEMAND_FORM = "demand-form"  # 附件1 活动需求征集表, due before the campaign
+    SUMMARY = "summary"  # 总结材料, a written summary with photos, videos and media material
+
+    @property
+    def document(self) -> str:
+        """The document's name as notices print it, such as ``活动需求征集表（附件1）``."""
+        return _ONE_OFF_DOCUMENTS[self]
+
+    @property
+    def contents(self) -> str:
+        """The sentence describing what the unit sends."""
+        return _ONE_OFF_CONTENTS[self]
+
+
+_ONE_OFF_DOCUMENTS = {
+    OneOffDeadline.DEMAND_FORM: "活动需求征集表（附件1）",
+    OneOffDeadline.SUMMARY: "总结材料",
+}
+_ONE_OFF_CONTENTS = {
+    OneOffDeadline.DEMAND_FORM: "填好的活动需求征集表（附件1，Word 或 Excel 文件）",
+    OneOffDeadline.SUMMARY: "活动开展情况的书面总结，以及活动照片、视频和媒体报道等材料",
+}
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The county contact that reminders and overdue notices sign with; empty fields are left out."""
+
+    name: str = ""
+    phone: str = ""
+    office: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.name or self.phone or self.office)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReturnedReport:
+    """The unit's latest report for the deadline, returned for ``violations`` and not corrected since."""
+
+    received_at: dt.datetime
+    file_name: str
+    violations: list[Violation] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChaseNotice:
+    """Fields shared by the reminder and the overdue notices to one unit.
+
+    A notice is about either a reporting ``week`` or a one-off ``deadline_name``, never both.
+    ``as_of`` is the moment the status is stated at, and its date is the date of the signature.
+    ``basis`` is the title of the county's notice that set the deadline, without 《》; when empty,
+    the notice refers to the campaign's notice in general words. ``returned`` is set when the unit
+    sent a report that was returned and has not sent a corrected one.
+    """
+
+    unit: str
+    deadline: dt.datetime
+    as_of: dt.datetime
+    week: int | None = None
+    deadline_name: OneOffDeadline | None = None
+    returned: ReturnedReport | None = None
+    basis: str = ""
+    contact: Contact = Contact()
+    campaign_name: str = "科技之冬"
+    tz: ZoneInfo = BEIJING
+
+    kind: ClassVar[NoticeKind]
+
+    def __post_init__(self) -> None:
+        # Callers build notices from the schedule, so a wrong pair is a bug, not user input.
+        if (self.week is None) == (self.deadline_name is None):
+            raise ValueError("a chase notice needs exactly one of week and deadline_name")
+
+    @property
+    def document(self) -> str:
+        """The document chased, as the body prints it: ``第3周“科技之冬”周统计表``."""
+        if self.deadline_name is not None:
+            return f"“{self.campaign_name}”{self.deadline_name.document}"
+        return f"第{self.week}周“{self.campaign_name}”周统计表"
+
+    @property
+    def subject_document(self) -> str:
+        """The document as subjects print it, without quotes: ``第3周科技之冬周统计表``."""
+        if self.deadline_name is not None:
+            return f"{self.campaign_name}{self.deadline_name.document}"
+        return f"第{self.week}周{self.campaign_name}周统计表"
+
+    @property
+    def header_kind(self) -> str:
+        """The X-Zhoubao-Notice value: ``reminder; week=3`` or ``overdue; deadline=summary``."""
+        return _header_kind(self.kind, self.week, self.deadline_name)
+
+
+def _header_kind(kind: NoticeKind, week: int | None, deadline_name: OneOffDeadline | None) -> str:
+    if deadline_name is not None:
+        return f"{kind}; deadline={deadline_name}"
+    return f"{kind}; week={week}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderNotice(ChaseNotice):
+    """报送提醒 before the deadline, to a unit without an accepted report."""
+
+    kind: ClassVar[NoticeKind] = NoticeKind.REMINDER
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverdueNotice(ChaseNotice):
+    """逾期未报通知 after the deadline, to a unit without an accepted report.
+
+    A returned, uncorrected report counts as missing. ``new_deadline`` is the moment by which the
+    unit is asked to send the report late; None asks for it as soon as possible.
+    """
+
+    kind: ClassVar[NoticeKind] = NoticeKind.OVERDUE
+
+    new_deadline: dt.datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecondOverdueNotice(OverdueNotice):
+    """The second overdue notice, some days after the first; ``first_sent_at`` is when that went out."""
+
+    kind: ClassVar[NoticeKind] = NoticeKind.OVERDUE_2
+
+    first_sent_at: dt.datetime | None = None
+
+
+# --- the admin's digest and alerts -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportedUnit:
+    """A unit whose report for the week was accepted, and when it arrived."""
+
+    unit: str
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ReturnedUnit:
+    """A unit whose latest report for the week was returned and not corrected."""
+
+    unit: str
+    received_at: dt.datetime
+    violations: list[Violation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UnitFinding:
+    """A 核实性 finding (see :mod:`ingest.consistency`) on a unit's accepted report."""
+
+    unit: str
+    week: int
+    finding: Finding
+    explained: bool = False
+
+
+@dataclass(frozen=True)
+class HeldMail:
+    """A mail held for the admin's review: an unknown sender or an unreadable file."""
+
+    received_at: dt.datetime
+    sender: str
+    subject: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FailedMail:
+    """An outgoing mail the SMTP server rejected for good (a 5xx reply)."""
+
+    recipient: str
+    subject: str
+    error: str
+    failed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class OneOffStatus:
+    """Who has sent a one-off document and who has not, for a line in the digest."""
+
+    deadline_name: OneOffDeadline
+    deadline: dt.datetime
+    received: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigestNotice:
+    """每周汇总 for the county admin after a week's deadline.
+
+    Every unit due to report is in exactly one of ``on_time``, ``late``, ``returned`` and
+    ``missing``. ``week_totals`` are the county's totals of the week's accepted reports by column
+    number. ``campaign_totals`` are the totals of the campaign so far; a column whose sum over
+    weeks means nothing (such as 2..5) may be left out and prints as a dash.
+    """
+
+    kind: ClassVar[NoticeKind] = NoticeKind.DIGEST
+
+    week: int
+    deadline: dt.datetime
+    as_of: dt.datetime
+    on_time: list[ReportedUnit] = field(default_factory=list)
+    late: list[ReportedUnit] = field(default_factory=list)
+    returned: list[ReturnedUnit] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    week_totals: dict[int, int] = field(default_factory=dict)
+    campaign_totals: dict[int, int] = field(default_factory=dict)
+    findings: list[UnitFinding] = field(default_factory=list)
+    held: list[HeldMail] = field(default_factory=list)
+    failed_mails: list[FailedMail] = field(default_factory=list)
+    one_off: list[OneOffStatus] = field(default_factory=list)
+    campaign_name: str = "科技之冬"
+    tz: ZoneInfo = BEIJING
+
+    @property
+    def due_count(self) -> int:
+        """The number of units due to report this week."""
+        return len(self.on_time) + len(self.late) + len(self.returned) + len(self.missing)
+
+    @property
+    def header_kind(self) -> str:
+        """The X-Zhoubao-Notice value, such as ``digest; week=3``."""
+        return _header_kind(self.kind, self.week, None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertNotice:
+    """系统提示 to the admin about the service itself: a ``title`` and paragraphs of ``lines``."""
+
+    kind: ClassVar[NoticeKind] = NoticeKind.ALERT
+
+    title: str
+    lines: list[str] = field(default_factory=list)
+    as_of: dt.datetime | None = None
+    tz: ZoneInfo = BEIJING
+
+
+Notice = (ReceiptNotice | RejectionNotice | UnreadableNotice | HeldNotice | DemandReceiptNotice
+          | ReminderNotice | OverdueNotice | SecondOverdueNotice | DigestNotice | AlertNotice)

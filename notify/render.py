@@ -1,8 +1,9 @@
 """Render a notice into a subject, a plain-text body and an HTML body with Jinja2 templates.
 
 Templates live in notify/templates as ``KIND.subject.j2``, ``KIND.txt.j2`` and ``KIND.html.j2``;
-only the HTML ones are autoescaped. Dates read as a county office writes them:
-``2023年12月22日 18:00（北京时间）``.
+only the HTML ones are autoescaped. A folder passed to :func:`render_notice` overrides any of them
+by file name, and the packaged templates fill in the rest. Dates read as a county office writes
+them: ``2023年12月22日 18:00（北京时间）``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from ingest.form import COLUMNS, column_label
 from ingest.rules import RULES
 from ingest.table import Violation
-from notify.notices import BEIJING, Notice, ReceiptNotice, RejectionNotice
+from notify.notices import (
+    BEIJING,
+    AlertNotice,
+    ChaseNotice,
+    DigestNotice,
+    Notice,
+    ReceiptNotice,
+    RejectionNotice,
+    ReturnedUnit,
+)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -48,11 +58,13 @@ class ViolationView:
 
 
 def render_notice(notice: Notice, template_dir: Path | None = None, *, signature: str = "") -> Rendered:
-    """Render ``notice`` with the templates in ``template_dir`` (the packaged ones by default).
+    """Render ``notice`` with the templates in ``template_dir``, then the packaged ones.
 
-    ``signature`` is the sender's name for the closing line, such as ``霍城县科协``.
+    A template file missing from ``template_dir`` (or every one, when it is None) comes from
+    notify/templates, so an admin can override only the body of one kind. ``signature`` is the
+    sender's name for the closing line, such as ``霍城县科协``.
     """
-    environment = _environment(template_dir or TEMPLATE_DIR)
+    environment = _environment(template_dir)
     context = {"notice": notice, "signature": signature, **_extra_context(notice)}
 
     subject = environment.get_template(f"{notice.kind}.subject.j2").render(context)
@@ -64,9 +76,12 @@ def render_notice(notice: Notice, template_dir: Path | None = None, *, signature
 
 
 @functools.lru_cache(maxsize=4)
-def _environment(template_dir: Path) -> Environment:
+def _environment(template_dir: Path | None) -> Environment:
+    loaders = [FileSystemLoader(TEMPLATE_DIR)]
+    if template_dir is not None and Path(template_dir) != TEMPLATE_DIR:
+        loaders.insert(0, FileSystemLoader(template_dir))
     environment = Environment(
-        loader=FileSystemLoader(template_dir),
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -74,6 +89,9 @@ def _environment(template_dir: Path) -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters["cn_datetime"] = format_datetime
+    environment.filters["cn_date"] = format_date
+    environment.filters["cn_weekday"] = format_weekday
+    environment.filters["cn_deadline"] = format_deadline
     return environment
 
 
@@ -81,8 +99,44 @@ def _extra_context(notice: Notice) -> dict[str, object]:
     if isinstance(notice, ReceiptNotice):
         return {"totals": [(column_label(column), notice.totals.get(column, 0)) for column in COLUMNS]}
     if isinstance(notice, RejectionNotice):
-        return {"violations": [_violation_view(number, item) for number, item in enumerate(notice.violations, 1)]}
+        return {"violations": _violation_views(notice.violations)}
+    if isinstance(notice, ChaseNotice):
+        violations = _violation_views(notice.returned.violations) if notice.returned else []
+        return {"violations": violations, "signed_on": format_date(notice.as_of, notice.tz)}
+    if isinstance(notice, DigestNotice):
+        return _digest_context(notice)
+    if isinstance(notice, AlertNotice) and notice.as_of is not None:
+        return {"signed_on": format_date(notice.as_of, notice.tz)}
     return {}
+
+
+@dataclass(frozen=True)
+class TotalsRow:
+    """One column of the digest's totals: the week's sum and the campaign's so far (None: not summed)."""
+
+    label: str
+    week: int
+    campaign: int | None
+
+
+def _digest_context(notice: DigestNotice) -> dict[str, object]:
+    totals = [TotalsRow(column_label(column), notice.week_totals.get(column, 0),
+                        notice.campaign_totals.get(column)) for column in COLUMNS]
+    return {
+        "totals": totals,
+        "returned_rules": {item.unit: _rules_broken(item) for item in notice.returned},
+        "signed_on": format_date(notice.as_of, notice.tz),
+    }
+
+
+def _rules_broken(item: ReturnedUnit) -> str:
+    """Return the printed rules a returned report broke, each once, such as ``6栏=9+11+13+15+17+19``."""
+    printed = dict.fromkeys(RULES[violation.rule].printed for violation in item.violations)
+    return "；".join(printed)
+
+
+def _violation_views(violations: list[Violation]) -> list[ViolationView]:
+    return [_violation_view(number, item) for number, item in enumerate(violations, 1)]
 
 
 def _violation_view(number: int, violation: Violation) -> ViolationView:
@@ -119,6 +173,26 @@ def format_datetime(moment: dt.datetime, tz: ZoneInfo = BEIJING) -> str:
     """Format an aware datetime as ``2023年12月22日 18:00（北京时间）`` in the zone ``tz``."""
     local = moment.astimezone(tz)
     return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}（{_zone_label(local)}）"
+
+
+def format_date(moment: dt.datetime, tz: ZoneInfo = BEIJING) -> str:
+    """Format the local date of an aware datetime as ``2024年3月20日``."""
+    local = moment.astimezone(tz)
+    return f"{local.year}年{local.month}月{local.day}日"
+
+
+_WEEKDAYS = "一二三四五六日"
+
+
+def format_weekday(moment: dt.datetime, tz: ZoneInfo = BEIJING) -> str:
+    """Return the local weekday of an aware datetime as ``星期五``."""
+    return "星期" + _WEEKDAYS[moment.astimezone(tz).weekday()]
+
+
+def format_deadline(moment: dt.datetime, tz: ZoneInfo = BEIJING) -> str:
+    """Format a deadline with its weekday, as ``2023年12月22日（星期五）18:00（北京时间）``."""
+    local = moment.astimezone(tz)
+    return f"{format_date(local, tz)}（{format_weekday(local, tz)}）{local:%H:%M}（{_zone_label(local)}）"
 
 
 def _zone_label(local: dt.datetime) -> str:
