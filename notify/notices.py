@@ -285,7 +285,7 @@ class OverdueNotice(ChaseNotice):
     """逾期未报通知 after the deadline, to a unit without an accepted report.
 
     A returned, uncorrected report counts as missing. ``new_deadline`` is the moment by which the
-    unit is asked to send the report late; None asks for it as soon as possible.
+    unit is asked to send the report late. None requests it as soon as possible.
     """
 
     kind: ClassVar[NoticeKind] = NoticeKind.OVERDUE
@@ -354,7 +354,7 @@ class FailedMail:
 
 @dataclass(frozen=True)
 class OneOffStatus:
-    """Who has sent a one-off document and who has not, for a line in the digest."""
+    """The units that have and have not sent a one-off document, for a line in the digest."""
 
     deadline_name: OneOffDeadline
     deadline: dt.datetime
@@ -368,8 +368,8 @@ class DigestNotice:
 
     Every unit due to report is in exactly one of ``on_time``, ``late``, ``returned`` and
     ``missing``. ``week_totals`` are the county's totals of the week's accepted reports by column
-    number. ``campaign_totals`` are the totals of the campaign so far; a column whose sum over
-    weeks means nothing (such as 2..5) may be left out and prints as a dash.
+    number. ``campaign_totals`` are the totals of the campaign so far. A column whose sum over
+    weeks means nothing (such as 2..5) may be left out, and the digest prints a dash for it.
     """
 
     kind: ClassVar[NoticeKind] = NoticeKind.DIGEST
@@ -384,7 +384,7 @@ class DigestNotice:
     week_totals: dict[int, int] = field(default_factory=dict)
     campaign_totals: dict[int, int] = field(default_factory=dict)
     findings: list[UnitFinding] = field(default_factory=list)
-    held: list[HeldMail] = field(default_factory=list)
+    held_mails: list[HeldMail] = field(default_factory=list)
     failed_mails: list[FailedMail] = field(default_factory=list)
     one_off: list[OneOffStatus] = field(default_factory=list)
     campaign_name: str = "科技之冬"

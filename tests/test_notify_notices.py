@@ -377,7 +377,7 @@ def digest(**changes) -> DigestNotice:
         week_totals={6: 44, 7: 2556},
         campaign_totals={6: 131, 7: 7420},
         findings=[UnitFinding("水定镇", 3, running_total_finding())],
-        held=[HeldMail(dt.datetime(2023, 12, 22, 17, 0, tzinfo=BEIJING), "new_clerk@example.test",
+        held_mails=[HeldMail(dt.datetime(2023, 12, 22, 17, 0, tzinfo=BEIJING), "new_clerk@example.test",
                        "水定镇第3周", "发件地址未在配置中登记。")],
         failed_mails=[FailedMail("gone@example.test", "回执：惠远镇第3周科技之冬周统计表已收到",
                                  "550 Mailbox not found", dt.datetime(2023, 12, 22, 18, 6, tzinfo=BEIJING))],
@@ -455,7 +455,7 @@ def test_digest_one_off_line():
 
 
 def test_digest_empty_sections_say_none():
-    text = render_notice(digest(findings=[], held=[], failed_mails=[])).text
+    text = render_notice(digest(findings=[], held_mails=[], failed_mails=[])).text
     assert text.count("无。") == 3
 
 
@@ -474,8 +474,8 @@ def test_digest_html_totals_row():
 
 
 def test_digest_html_escapes_subject():
-    held = [HeldMail(dt.datetime(2023, 12, 22, 17, 0, tzinfo=BEIJING), "x@example.test", "<b>周报</b>", "未登记")]
-    html = render_notice(digest(held=held)).html
+    held_mails = [HeldMail(dt.datetime(2023, 12, 22, 17, 0, tzinfo=BEIJING), "x@example.test", "<b>周报</b>", "未登记")]
+    html = render_notice(digest(held_mails=held_mails)).html
     assert "“&lt;b&gt;周报&lt;/b&gt;”" in html
 
 
