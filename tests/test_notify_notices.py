@@ -541,3 +541,18 @@ def test_override_html_autoescaped(tmp_path):
 def test_override_missing_folder_falls_back(tmp_path):
     rendered = render_notice(alert(), tmp_path / "absent")
     assert rendered.subject == "系统提示：发信服务器拒绝登录"
+
+
+def test_summary_reminder_download_links():
+    text = render_notice(summary_reminder()).text
+    assert "链接过期后无法下载" in text
+
+
+def test_summary_overdue_download_links():
+    notice = overdue(week=None, deadline_name=OneOffDeadline.SUMMARY, deadline=SUMMARY_DEADLINE,
+                     as_of=dt.datetime(2024, 3, 20, 18, 30, tzinfo=BEIJING), new_deadline=None)
+    assert "链接过期后无法下载" in render_notice(notice).html
+
+
+def test_weekly_reminder_no_link_advice():
+    assert "超大附件" not in render_notice(reminder()).text
