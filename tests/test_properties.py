@@ -397,15 +397,11 @@ def _garbled_member(data: bytes, member: str) -> bytes:
     return bytes(garbled)
 
 
-# TODO: ingest/readers/docx.py lets zlib.error escape when a member's deflate stream is corrupt.
-@pytest.mark.xfail(strict=True, reason="docx reader does not catch zlib.error")
 def test_corrupt_docx_stream_clear_outcome():
     data = _garbled_member(build_docx([SAMPLE_ROWS["valid"]]), "word/document.xml")
     assert_clear(decide_raw(build_mail(MailStyle.WEBMAIL_163, attachment=data, filename="水定镇第3周.docx")))
 
 
-# TODO: ingest/readers/docx.py raises AttributeError when word/document.xml is not a w:document.
-@pytest.mark.xfail(strict=True, reason="docx reader assumes the main part is a w:document")
 def test_foreign_docx_part_clear_outcome():
     source = zipfile.ZipFile(io.BytesIO(build_docx([SAMPLE_ROWS["valid"]])))
     output = io.BytesIO()

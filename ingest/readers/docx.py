@@ -16,6 +16,7 @@ table also contain the rows of the table around it.
 import io
 import logging
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 
 from docx import Document
@@ -56,13 +57,20 @@ def read_docx(data: bytes) -> list[Grid]:
     表格1中的表格1 and follows 表格1.
     """
     document = _open(data)
-    return _read_container(_blocks(document.element.body), "表格", [], [], depth=0)
+    body = getattr(document.element, "body", None)
+    if body is None:
+        # word/document.xml holds some other XML than a w:document.
+        raise UnreadableFile("docx: main part is not a w:document", DAMAGED_REASON)
+    return _read_container(_blocks(body), "表格", [], [], depth=0)
 
 
 def _open(data: bytes):
+    # zlib.error: a member's deflate stream is corrupt; NotImplementedError: a compression method
+    # zipfile lacks; EOFError: a truncated member.
     try:
         return Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as err:
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError, zlib.error,
+            NotImplementedError, EOFError) as err:
         raise UnreadableFile(f"docx: cannot open document: {err}", DAMAGED_REASON) from err
 
 
