@@ -402,12 +402,24 @@ def test_corrupt_docx_stream_clear_outcome():
     assert_clear(decide_raw(build_mail(MailStyle.WEBMAIL_163, attachment=data, filename="水定镇第3周.docx")))
 
 
-def test_foreign_docx_part_clear_outcome():
+# TODO: python-docx raises AttributeError while opening a package whose relationships or
+# content types part holds other XML, and ingest/readers/docx.py does not catch it there.
+_PACKAGE_ATTRIBUTE_ERROR = pytest.mark.xfail(strict=True, raises=AttributeError,
+                                            reason="docx reader lets AttributeError escape Document()")
+
+
+@pytest.mark.parametrize("member", [
+    "word/document.xml",
+    pytest.param("_rels/.rels", marks=_PACKAGE_ATTRIBUTE_ERROR),
+    pytest.param("word/_rels/document.xml.rels", marks=_PACKAGE_ATTRIBUTE_ERROR),
+    pytest.param("[Content_Types].xml", marks=_PACKAGE_ATTRIBUTE_ERROR),
+])
+def test_foreign_docx_part_clear_outcome(member):
     source = zipfile.ZipFile(io.BytesIO(build_docx([SAMPLE_ROWS["valid"]])))
     output = io.BytesIO()
     with zipfile.ZipFile(output, "w") as target:
         for name in source.namelist():
-            foreign = name == "word/document.xml"
+            foreign = name == member
             target.writestr(name, b"<?xml version='1.0'?><worksheet/>" if foreign else source.read(name))
     raw = build_mail(MailStyle.WEBMAIL_163, attachment=output.getvalue(), filename="水定镇第3周.docx")
     assert_clear(decide_raw(raw))
