@@ -180,8 +180,9 @@ def tables(draw, unit=units_written) -> bytes:
 
 @st.composite
 def mangled(draw, data: bytes) -> bytes:
-    """The file cut short, with bytes overwritten, or with a zip member dropped or replaced."""
-    mutation = draw(st.sampled_from(["keep", "truncate", "overwrite", "drop_member", "garble_member"]))
+    """The file cut short, with bytes overwritten, or with a zip member dropped, replaced or corrupt."""
+    mutation = draw(st.sampled_from(["keep", "truncate", "overwrite", "drop_member", "garble_member",
+                                     "corrupt_stream"]))
     if mutation == "truncate":
         return data[: draw(st.integers(0, len(data) - 1))]
     if mutation == "overwrite":
@@ -189,6 +190,9 @@ def mangled(draw, data: bytes) -> bytes:
         for _ in range(draw(st.integers(1, 8))):
             buffer[draw(st.integers(0, len(buffer) - 1))] = draw(st.integers(0, 255))
         return bytes(buffer)
+    if mutation == "corrupt_stream":
+        members = [info for info in zipfile.ZipFile(io.BytesIO(data)).infolist() if info.compress_size > 120]
+        return _garbled_member(data, draw(st.sampled_from(members)).filename)
     if mutation in ("drop_member", "garble_member"):
         return _rezip(data, draw, drop=mutation == "drop_member")
     return data
