@@ -408,15 +408,11 @@ def test_corrupt_docx_stream_clear_outcome():
 
 # TODO: python-docx raises AttributeError while opening a package whose relationships or
 # content types part holds other XML, and ingest/readers/docx.py does not catch it there.
-_PACKAGE_ATTRIBUTE_ERROR = pytest.mark.xfail(strict=True, raises=AttributeError,
-                                            reason="docx reader lets AttributeError escape Document()")
-
-
 @pytest.mark.parametrize("member", [
     "word/document.xml",
-    pytest.param("_rels/.rels", marks=_PACKAGE_ATTRIBUTE_ERROR),
-    pytest.param("word/_rels/document.xml.rels", marks=_PACKAGE_ATTRIBUTE_ERROR),
-    pytest.param("[Content_Types].xml", marks=_PACKAGE_ATTRIBUTE_ERROR),
+    "_rels/.rels",
+    "word/_rels/document.xml.rels",
+    "[Content_Types].xml",
 ])
 def test_foreign_docx_part_clear_outcome(member):
     source = zipfile.ZipFile(io.BytesIO(build_docx([SAMPLE_ROWS["valid"]])))

@@ -66,11 +66,12 @@ def read_docx(data: bytes) -> list[Grid]:
 
 def _open(data: bytes):
     # zlib.error: a member's deflate stream is corrupt; NotImplementedError: a compression method
-    # zipfile lacks; EOFError: a truncated member.
+    # zipfile lacks; EOFError: a truncated member; AttributeError: python-docx 1.2 meets other
+    # XML than it expects in [Content_Types].xml or a .rels part.
     try:
         return Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError, zlib.error,
-            NotImplementedError, EOFError) as err:
+            NotImplementedError, EOFError, AttributeError) as err:
         raise UnreadableFile(f"docx: cannot open document: {err}", DAMAGED_REASON) from err
 
 
