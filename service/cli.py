@@ -214,3 +214,24 @@ def demo(directory: Path) -> None:
     from service.demo import run_demo
 
     sys.exit(run_demo(directory))
+
+
+@main.command()
+@click.option("--week", type=int, metavar="周次",
+              help="要查看的周次；默认为截止时间已过的最近一周，活动开始前为第一周。")
+@click.pass_obj
+def status(app: AppContext, week: int | None) -> None:
+    """列出某一周各单位的报送情况：已按时报送、逾期报送、已退回未更正或未报送。"""
+    from service.notices import default_week, format_status, week_status
+
+    settings = app.settings(require_secrets=False)
+    calendar = settings.campaign.calendar()
+    now = app.clock.now()
+    if week is None:
+        week = default_week(calendar, now)
+    if week is None or not 1 <= week <= calendar.last_week:
+        raise UserError(f"周次 {week} 不在本次活动的范围内：应为 1 到 {calendar.last_week} 之间的整数。")
+
+    database = app.database(require_secrets=False)
+    with database.session() as session:
+        click.echo(format_status(settings, week_status(settings, session, week, now), week))

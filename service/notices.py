@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ingest.calendar import Campaign, ScheduledNotice, due_notices
 from ingest.consistency import WeekTotals, check_consistency, previous_accepted
 from ingest.form import COLUMNS
+from ingest.rules import RULES
 from ingest.table import RuleId, Violation
 from ingest.units import UnitDirectory, UnitSettings
 from notify.notices import (
@@ -42,10 +43,17 @@ from notify.notices import (
     SecondOverdueNotice,
     UnitFinding,
 )
-from notify.render import render_notice
+from notify.render import format_datetime, render_notice
 from service.config import Settings
 from store import repository
-from store.models import Message, MessageOutcome, OutboxMail, Submission, SubmissionStatus, Unit
+from store.models import (
+    Message,
+    MessageOutcome,
+    OutboxMail,
+    Submission,
+    SubmissionStatus,
+    Unit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -364,17 +372,23 @@ def format_status(settings: Settings, statuses: list[UnitStatus], week: int) -> 
     """Return the week's status as a terminal table in Chinese."""
     calendar = settings.campaign.calendar()
     tz = settings.campaign.timezone
-    title = f"第{week}周（截止时间 {_chinese_time(calendar.deadline(week), tz)}）"
+    title = f"第{week}周，截止时间 {format_datetime(calendar.deadline(week), tz)}"
     if not statuses:
-        return f"{title}：停报，无需报送。" if week in calendar.skipped_weeks else f"{title}：没有需要报送的单位。"
+        reason = "本周停报，无需报送。" if week in calendar.skipped_weeks else "本周没有需要报送的单位。"
+        return f"{title}\n{reason}"
 
     rows = [("单位", "状态", "收到时间", "不符合的规则")]
     for item in statuses:
         received = _chinese_time(item.submission.received_at, tz) if item.submission else "—"
-        rules = "、".join(dict.fromkeys(record.rule for record in item.submission.violations)) \
-            if item.state is ReportState.RETURNED else ""
+        rules = _rules_text(item.submission) if item.state is ReportState.RETURNED else ""
         rows.append((item.unit.name, STATE_LABELS[item.state], received, rules or "—"))
     return f"{title}\n{_table(rows)}"
+
+
+def _rules_text(submission: Submission) -> str:
+    """Return each rule the report broke once, as ``R1（6栏=9+11+13+15+17+19）``."""
+    rules = dict.fromkeys(RuleId(record.rule) for record in submission.violations)
+    return "；".join(f"{rule}（{RULES[rule].printed}）" for rule in rules)
 
 
 def format_plan(settings: Settings, planned: list[PlannedNotice]) -> str:

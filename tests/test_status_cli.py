@@ -1,0 +1,83 @@
+"""``zhoubao status`` with a fixed clock, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from service.cli import main
+from tests.test_notice_planner import populate_week_3, write_config
+
+
+@pytest.fixture
+def config_path(tmp_path, database, database_url):
+    populate_week_3(database)
+    return write_config(tmp_path, database_url)
+
+
+def invoke(config_path, now: str, *args: str):
+    return CliRunner().invoke(main, ["--config", str(config_path), "--now", now, *args])
+
+
+def line_of(output: str, unit: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(unit))
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def test_status_exits_zero(config_path):
+    assert invoke(config_path, "2023-12-22T20:00:00+08:00", "status").exit_code == 0
+
+
+def test_status_on_time(config_path):
+    output = invoke(config_path, "2023-12-22T20:00:00+08:00", "status").output
+    assert "已按时报送" in line_of(output, "水定镇")
+
+
+def test_status_late(config_path):
+    output = invoke(config_path, "2023-12-22T20:00:00+08:00", "status").output
+    assert "逾期报送" in line_of(output, "清水河镇")
+
+
+def test_status_returned_rules(config_path):
+    output = invoke(config_path, "2023-12-22T20:00:00+08:00", "status").output
+    assert "已退回未更正" in line_of(output, "芦草沟镇")
+    assert "R1" in line_of(output, "芦草沟镇")
+
+
+def test_status_missing(config_path):
+    output = invoke(config_path, "2023-12-22T20:00:00+08:00", "status").output
+    assert "未报送" in line_of(output, "惠远镇")
+
+
+def test_status_received_time(config_path):
+    output = invoke(config_path, "2023-12-22T20:00:00+08:00", "status").output
+    assert "2023年12月22日 19:30" in line_of(output, "清水河镇")
+
+
+def test_status_default_week_closed(config_path):
+    output = invoke(config_path, "2023-12-23T09:00:00+08:00", "status").output
+    assert output.startswith("第3周")
+
+
+def test_status_default_week_current(config_path):
+    output = invoke(config_path, "2023-12-01T09:00:00+08:00", "status").output
+    assert output.startswith("第1周")
+
+
+def test_status_before_late_report(config_path):
+    output = invoke(config_path, "2023-12-22T19:00:00+08:00", "status", "--week", "3").output
+    assert "未报送" in line_of(output, "清水河镇")
+
+
+def test_status_skipped_week(config_path):
+    output = invoke(config_path, "2024-02-01T09:00:00+08:00", "status", "--week", "8").output
+    assert "停报" in output
+
+
+def test_status_week_out_of_range(config_path):
+    result = invoke(config_path, "2023-12-22T20:00:00+08:00", "status", "--week", "40")
+    assert result.exit_code == 1
+    assert "1 到 15" in result.output
+
