@@ -235,3 +235,24 @@ def status(app: AppContext, week: int | None) -> None:
     database = app.database(require_secrets=False)
     with database.session() as session:
         click.echo(format_status(settings, week_status(settings, session, week, now), week))
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="只列出现在应发送的通知（类型、单位、收件人、主题），不发送也不写入数据库。")
+@click.pass_obj
+def remind(app: AppContext, dry_run: bool) -> None:
+    """列出此刻到期、尚未发送的截止前提醒、逾期通知和每周汇总。"""
+    if not dry_run:
+        click.echo("本版本尚不能发送提醒和通知，将在后续版本中提供。"
+                   "现在可用 zhoubao remind --dry-run 查看此刻应发送哪些通知。", err=True)
+        sys.exit(2)
+
+    from service.notices import format_plan, plan_notices
+
+    settings = app.settings(require_secrets=False)
+    database = app.database(require_secrets=False)
+    with database.session() as session:
+        planned = plan_notices(settings, session, app.clock.now())
+        click.echo(format_plan(settings, planned))
+        # Planning only reads, so nothing is left to commit.
+        session.rollback()

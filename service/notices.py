@@ -392,14 +392,14 @@ def _rules_text(submission: Submission) -> str:
 
 
 def format_plan(settings: Settings, planned: list[PlannedNotice]) -> str:
-    """Return one table row per recipient of each planned notice: kind, unit, address, subject."""
+    """Return one table row per recipient of each planned notice: week, kind, unit, address, subject."""
     if not planned:
         return "当前没有需要发送的通知。"
-    rows = [("类型", "单位", "收件人", "主题")]
+    rows = [("周次", "类型", "单位", "收件人", "主题")]
     for item in planned:
         subject = render_notice(item.notice, signature=settings.smtp.from_name).subject
         for recipient in item.recipients:
-            rows.append((_KIND_LABELS[item.kind], item.unit or "管理员", recipient, subject))
+            rows.append((f"第{item.week}周", _KIND_LABELS[item.kind], item.unit or "管理员", recipient, subject))
     return _table(rows)
 
 

@@ -1,4 +1,4 @@
-"""``zhoubao status`` with a fixed clock, on SQLite and PostgreSQL."""
+"""``zhoubao status`` and ``zhoubao remind --dry-run`` with a fixed clock, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
+from store import repository
 from tests.test_notice_planner import populate_week_3, write_config
 
 
@@ -19,8 +20,9 @@ def invoke(config_path, now: str, *args: str):
     return CliRunner().invoke(main, ["--config", str(config_path), "--now", now, *args])
 
 
-def line_of(output: str, unit: str) -> str:
-    return next(line for line in output.splitlines() if line.startswith(unit))
+def line_of(output: str, *words: str) -> str:
+    """Return the first line of ``output`` that contains every one of ``words``, else ""."""
+    return next((line for line in output.splitlines() if all(word in line for word in words)), "")
 
 
 # --- status --------------------------------------------------------------------------------------
@@ -81,3 +83,46 @@ def test_status_week_out_of_range(config_path):
     assert result.exit_code == 1
     assert "1 到 15" in result.output
 
+# --- remind --------------------------------------------------------------------------------------
+
+
+def test_remind_dry_run_lists_reminder(config_path):
+    output = invoke(config_path, "2023-12-22T12:30:00+08:00", "remind", "--dry-run").output
+    assert "huiyuan_kx@example.test" in line_of(output, "第3周", "截止前提醒", "惠远镇")
+
+
+def test_remind_dry_run_leaves_on_time_unit(config_path):
+    output = invoke(config_path, "2023-12-22T12:30:00+08:00", "remind", "--dry-run").output
+    assert line_of(output, "截止前提醒", "水定镇") == ""
+
+
+def test_remind_dry_run_lists_digest(config_path):
+    output = invoke(config_path, "2023-12-22T19:05:00+08:00", "remind", "--dry-run").output
+    assert "kexie-admin@example.test" in line_of(output, "第3周", "每周汇总")
+
+
+def test_remind_dry_run_shows_subject(config_path):
+    output = invoke(config_path, "2023-12-22T18:45:00+08:00", "remind", "--dry-run").output
+    assert "逾期未报通知" in line_of(output, "第3周", "逾期通知", "惠远镇")
+
+
+def test_remind_dry_run_writes_nothing(config_path, database):
+    invoke(config_path, "2023-12-22T19:05:00+08:00", "remind", "--dry-run")
+    with database.session() as session:
+        assert repository.list_outbox(session) == []
+
+
+def test_remind_dry_run_nothing_due(config_path):
+    output = invoke(config_path, "2024-01-26T19:30:00+08:00", "remind", "--dry-run").output
+    assert output.strip() == "当前没有需要发送的通知。"
+
+
+def test_remind_without_dry_run_exits_two(config_path):
+    result = invoke(config_path, "2023-12-22T19:05:00+08:00", "remind")
+    assert result.exit_code == 2
+
+
+def test_remind_without_dry_run_sends_nothing(config_path, database):
+    invoke(config_path, "2023-12-22T19:05:00+08:00", "remind")
+    with database.session() as session:
+        assert repository.list_outbox(session) == []
