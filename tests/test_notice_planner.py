@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from ingest.calendar import ScheduledNotice
-from ingest.table import Cell, CheckedReport, ReportHeader, ReportRow, RuleId, Violation, WeeklyTable
+from ingest.table import (
+    Cell,
+    CheckedReport,
+    ReportHeader,
+    ReportRow,
+    RuleId,
+    Violation,
+    WeeklyTable,
+)
+from notify.render import render_notice
 from service.config import Settings, load_settings
 from service.notices import ReportState, plan_notices, week_status
 from store import repository
@@ -290,3 +299,34 @@ def test_skipped_week_has_no_second_overdue(database, settings):
 def test_skipped_week_status_empty(database, settings):
     with database.session() as session:
         assert week_status(settings, session, 8, at(26, 19, month=1, year=2024)) == []
+
+
+def test_digest_running_total_finding(database, settings):
+    submit(database, 5, "水定镇", at(15, 10), week=2)
+    findings = digest(database, settings, at(22, 20)).notice.findings
+    assert [(item.unit, str(item.finding.check)) for item in findings] == [("水定镇", "C1"), ("水定镇", "C2")]
+
+
+def test_digest_campaign_totals(database, settings):
+    submit(database, 5, "水定镇", at(15, 10), week=2)
+    totals = digest(database, settings, at(22, 20)).notice.campaign_totals
+    assert totals[6] == 18
+
+
+def test_second_overdue_first_sent_at(database, settings):
+    with database.session() as session:
+        mail = repository.enqueue_mail(session, message=None, kind="overdue; week=3",
+                                       recipient="huiyuan_kx@example.test", subject="逾期未报通知",
+                                       mail_message_id="<o3@example.test>", raw=b"x", now=at(22, 18, 30))
+        repository.mark_sent(session, mail, at(22, 18, 31))
+    planned = {item.unit: item for item in plan(database, settings, at(25, 10, 30)) if item.week == 3}
+    assert planned["惠远镇"].notice.first_sent_at == at(22, 18, 31)
+
+
+@pytest.mark.parametrize("moment", [at(22, 12, 30), at(22, 18, 45), at(25, 10, 30)],
+                         ids=["reminder", "overdue", "overdue-2"])
+def test_planned_notices_render(database, settings, moment):
+    submit(database, 5, "水定镇", at(15, 10), week=2)
+    for item in plan(database, settings, moment):
+        rendered = render_notice(item.notice, signature="霍城县科协")
+        assert item.unit is None or item.unit in rendered.text
