@@ -26,6 +26,7 @@ from notify.render import render_notice
 from service.config import Settings, load_settings
 from service.notices import ReportState, plan_notices, week_status
 from store import repository
+from store.models import MessageOutcome
 from store.session import Database
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -330,3 +331,15 @@ def test_planned_notices_render(database, settings, moment):
     for item in plan(database, settings, moment):
         rendered = render_notice(item.notice, signature="霍城县科协")
         assert item.unit is None or item.unit in rendered.text
+
+
+def test_digest_lists_held_mail(database, settings):
+    with database.session() as session:
+        message = repository.archive_message(
+            session, mailbox="INBOX", uid_validity=1, uid=9, raw=b"mail 9", internal_date=at(21, 9),
+            received_at=at(21, 9), message_id_header="<m9@example.test>",
+            sender="stranger@example.test", subject="统计表",
+        )
+        repository.mark_processed(session, message, MessageOutcome.HELD, at(21, 9), error="发件地址未登记")
+    held = digest(database, settings, at(22, 20)).notice.held_mails
+    assert [(item.sender, item.reason) for item in held] == [("stranger@example.test", "发件地址未登记")]
