@@ -190,3 +190,35 @@ def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.dateti
                             subject=LIBREOFFICE_ALERT_SUBJECT, mail_message_id=message_id,
                             raw=bytes(composed), now=now)
     logger.warning("alert: LibreOffice missing, alert queued once for %s", recipient)
+
+
+def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int:
+    """Put every scheduled notice due at ``now`` and not yet queued into the outbox; no commit.
+
+    Each goes once to each recipient: the planner leaves out a recipient that already has an
+    outbox row of the same X-Zhoubao-Notice value. Returns the number of mails queued.
+    """
+    from service.notices import plan_notices
+
+    queued = 0
+    for planned in plan_notices(settings, session, now):
+        rendered = render_notice(planned.notice, signature=settings.smtp.from_name)
+        for recipient in planned.recipients:
+            composed = compose_mail(
+                from_address=settings.smtp.from_address,
+                from_name=settings.smtp.from_name,
+                to=recipient,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                kind=planned.header_kind,
+                now=now,
+                in_reply_to=None,
+                references=[],
+            )
+            repository.enqueue_mail(session, message=None, kind=planned.header_kind, recipient=recipient,
+                                    subject=rendered.subject, mail_message_id=composed["Message-ID"],
+                                    raw=bytes(composed), now=now)
+            queued += 1
+            logger.info("notice %s: queued for %s as %s", planned.key, recipient, composed["Message-ID"])
+    return queued

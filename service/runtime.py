@@ -8,6 +8,7 @@ import signal
 import threading
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from sqlalchemy.exc import SQLAlchemyError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from ingest.errors import MailboxError, StoreError
@@ -16,6 +17,7 @@ from notify.smtp import SmtpSender
 from service.clock import Clock
 from service.config import Settings
 from service.intake import mailbox_key, run_intake
+from service.replies import queue_notices
 from store import repository
 from store.session import Database
 
@@ -75,11 +77,25 @@ def outbox_job(settings: Settings, database: Database, clock: Clock) -> bool:
     return not (result.failed or result.retried)
 
 
+def notices_job(settings: Settings, database: Database, clock: Clock) -> bool:
+    """Queue the reminders, overdue notices and digests due now; True unless the database failed."""
+    try:
+        with database.session() as session:
+            queued = queue_notices(session, settings, clock.now())
+    except (StoreError, SQLAlchemyError) as err:
+        logger.error("notices: planning failed: %s", err)
+        return False
+    if queued:
+        logger.info("notices: %d mail(s) queued", queued)
+    return True
+
+
 def run_once(settings: Settings, database: Database, clock: Clock) -> bool:
-    """Run every job once, in order: intake, then the outbox. True when both succeeded."""
+    """Run every job once, in order: intake, notices, then the outbox. True when all succeeded."""
     intake_ok = intake_job(settings, database, clock)
+    notices_ok = notices_job(settings, database, clock)
     outbox_ok = outbox_job(settings, database, clock)
-    return intake_ok and outbox_ok
+    return intake_ok and notices_ok and outbox_ok
 
 
 def _intake_then_outbox(settings: Settings, database: Database, clock: Clock,
@@ -87,6 +103,7 @@ def _intake_then_outbox(settings: Settings, database: Database, clock: Clock,
     # Replies go out right after the mail they answer instead of waiting for the outbox job.
     intake_job(settings, database, clock, stop)
     if not stop.is_set():
+        notices_job(settings, database, clock)
         outbox_job(settings, database, clock)
 
 

@@ -16,7 +16,7 @@ from tests.fixtures.service import config_text
 def write(tmp_path, extra: str):
     path = tmp_path / "config.toml"
     base = config_text(imap_port=1143, imap_user="county@example.test", imap_password="x",
-                       smtp_port=1025, database_url="sqlite:///" + str(tmp_path / "z.sqlite3"))
+                       smtp_port=1025, database_url="sqlite:///" + str(tmp_path / "z.sqlite3"), notices=True)
     path.write_text(extra + "\n" + base, encoding="utf-8")
     return path
 
