@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ingest.calendar import Campaign, week_from_text
+from ingest.calendar import Campaign, assign_week, week_from_text
 from ingest.containers import Limits, expand_files
 from ingest.demand import DemandForm, locate_demand_forms
 from ingest.errors import UnreadableFile
@@ -58,7 +58,8 @@ class Context:
 
     ``received_at`` is the server's INTERNALDATE. ``received_weeks`` maps each unit to the weeks
     it already has a submission for, so a workbook that repeats last week's sheet is read for
-    this week only.
+    this week only. ``accepted_weeks`` maps each unit to the weeks it has an accepted report for,
+    which decides the week of a report known only by its arrival time.
     """
 
     units: UnitDirectory
@@ -68,6 +69,7 @@ class Context:
     limits: Limits = field(default_factory=Limits)
     convert: Converter | None = None
     received_weeks: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    accepted_weeks: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -299,7 +301,7 @@ def _plan_table(mail: IncomingMail, context: Context, unit: UnitSettings, item: 
         return None, (f"表中“填报乡镇（单位）”填写为“{table.header.unit_text}”，"
                       f"与该邮箱登记的单位“{unit.name}”不一致。")
 
-    week, source = _resolve_week(mail.subject, item, table, context)
+    week, source = _resolve_week(mail.subject, item, table, context, unit.name)
     if week is None:
         return None, "无法确定该表属于活动的第几周（主题、文件名、工作表名称和填报时间都未能对应到报送周次）。"
 
@@ -361,13 +363,13 @@ def _explicit_week(subject: str, file_name: str, campaign: Campaign) -> int | No
     return None
 
 
-def _resolve_week(subject: str, item: FoundFile, table: WeeklyTable,
-                  context: Context) -> tuple[int | None, WeekSource]:
+def _resolve_week(subject: str, item: FoundFile, table: WeeklyTable, context: Context,
+                  unit: str) -> tuple[int | None, WeekSource]:
     """Find the report's week.
 
     A workbook with several week sheets gives each table its sheet's week. Otherwise the order is:
     第N周 in the subject, in the file name, in the sheet name or title, then the 填报时间, then the
-    arrival time.
+    arrival time together with the unit's accepted weeks.
     """
     campaign = context.campaign
     sheet_week = _sheet_week(table, campaign)
@@ -387,7 +389,10 @@ def _resolve_week(subject: str, item: FoundFile, table: WeeklyTable,
         if week is not None:
             return week, WeekSource.FILL_DATE
 
-    return campaign.week_due_after(context.received_at), WeekSource.RECEIVED
+    # Only the arrival time is left: a report after a deadline fills the week just closed when the
+    # unit has no accepted report for it, else it counts for the next week.
+    week = assign_week(campaign, context.received_at, None, context.accepted_weeks.get(unit, frozenset()))
+    return week, WeekSource.RECEIVED
 
 
 def oversized_decision(mail: IncomingMail, size: int, limit: int, units: UnitDirectory) -> Decision:

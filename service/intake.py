@@ -256,6 +256,7 @@ def _context(settings: Settings, session: Session, received_at: dt.datetime) -> 
         limits=container_limits(settings),
         convert=converter(settings),
         received_weeks=outcomes.received_weeks(session),
+        accepted_weeks=outcomes.accepted_weeks(session),
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ingest.pipeline import Decision, DemandPlan, ReportPlan
 from store import repository
-from store.models import DemandFormRecord, Message, OutboxMail, Submission, Unit
+from store.models import DemandFormRecord, Message, OutboxMail, Submission, SubmissionStatus, Unit
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,16 @@ def update_location(session: Session, message: Message, mailbox: str, uid_validi
 def received_weeks(session: Session) -> dict[str, frozenset[int]]:
     """Map each unit's name to the weeks it has any submission for."""
     rows = session.execute(select(Unit.name, Submission.week).join(Submission.unit).distinct())
+    weeks: dict[str, set[int]] = {}
+    for name, week in rows:
+        weeks.setdefault(name, set()).add(week)
+    return {name: frozenset(values) for name, values in weeks.items()}
+
+
+def accepted_weeks(session: Session) -> dict[str, frozenset[int]]:
+    """Map each unit's name to the weeks it has an accepted submission for."""
+    rows = session.execute(select(Unit.name, Submission.week).join(Submission.unit)
+                           .where(Submission.status == SubmissionStatus.ACCEPTED).distinct())
     weeks: dict[str, set[int]] = {}
     for name, week in rows:
         weeks.setdefault(name, set()).add(week)

@@ -285,14 +285,29 @@ def test_week_from_fill_date(service_setup):
 
 
 def test_week_from_arrival(service_setup):
+    """GIVEN week 3 reported WHEN an undated table arrives before week 4's deadline THEN it is week 4."""
+    deliver(service_setup.account, build_mail(
+        MailStyle.WEBMAIL_163, sender="shuiding_kx@163.com", subject="水定镇第3周科技之冬统计表",
+        attachment=build_xlsx([SAMPLE_ROWS["valid"]]), filename="统计表.xlsx", date=at(22, 10, 0)))
     deliver(service_setup.account, build_mail(
         MailStyle.WEBMAIL_163, sender="shuiding_kx@163.com", subject="水定镇科技之冬统计表",
-        attachment=build_xlsx([SAMPLE_ROWS["valid"]], date_text=""), filename="统计表.xlsx",
+        attachment=build_xlsx([SAMPLE_ROWS["blanks"]], date_text=""), filename="统计表.xlsx",
         date=at(29, 10, 0)))
 
     assert run_once(service_setup).exit_code == 0
 
-    assert [item["week"] for item in submissions(service_setup)] == [4]
+    assert [item["week"] for item in submissions(service_setup)] == [3, 4]
+
+
+def test_late_undated_table_fills_missed_week(service_setup):
+    deliver(service_setup.account, build_mail(
+        MailStyle.WEBMAIL_163, sender="shuiding_kx@163.com", subject="水定镇科技之冬统计表",
+        attachment=build_xlsx([SAMPLE_ROWS["valid"]], date_text=""), filename="统计表.xlsx",
+        date=at(25, 10, 0)))
+
+    assert run_once(service_setup).exit_code == 0
+
+    assert [(item["week"], item["late"]) for item in submissions(service_setup)] == [(3, True)]
 
 
 def test_second_copy_not_recorded_again(service_setup):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -72,10 +73,19 @@ def test_week_from_fill_date():
     assert (decision.reports[0].week, decision.reports[0].week_source) == (4, WeekSource.FILL_DATE)
 
 
-def test_week_from_arrival():
+def test_week_from_arrival_fills_missed_week():
+    """A report known only by its arrival after a deadline fills the week just closed."""
     attachment = build_xlsx([SAMPLE_ROWS["valid"]], date_text="")
     decision = decide(mail(subject="周统计表", attachment=attachment), context(on(1, 3)))
-    assert (decision.reports[0].week, decision.reports[0].week_source) == (5, WeekSource.RECEIVED)
+    assert (decision.reports[0].week, decision.reports[0].week_source) == (4, WeekSource.RECEIVED)
+    assert decision.reports[0].late is True
+
+
+def test_week_from_arrival_after_reported_week():
+    attachment = build_xlsx([SAMPLE_ROWS["valid"]], date_text="")
+    reported = dataclasses.replace(context(on(1, 3)), accepted_weeks={"水定镇": frozenset({4})})
+    decision = decide(mail(subject="周统计表", attachment=attachment), reported)
+    assert (decision.reports[0].week, decision.reports[0].late) == (5, False)
 
 
 def test_skipped_week_in_subject_falls_through():
