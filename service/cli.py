@@ -192,6 +192,28 @@ def import_mails(app: AppContext, paths: tuple[Path, ...], reply: bool) -> None:
     click.echo(format_summary(summary))
 
 
+@main.command()
+@click.argument("submission_id", type=int, metavar="报表编号")
+@click.argument("week", type=int, metavar="周次")
+@click.pass_obj
+def assign(app: AppContext, submission_id: int, week: int) -> None:
+    """把一份报表改记到另一周（报表编号见 zhoubao submissions 每行开头的 #号）。"""
+    from store.outcomes import AssignError, assign_week
+
+    settings = app.settings(require_secrets=False)
+    if not settings.campaign.calendar().is_reporting_week(week):
+        raise UserError(f"第{week}周不是本次活动需要报送的周次，请检查周次。")
+    database = app.database(require_secrets=False)
+    try:
+        with database.session() as session:
+            submission, old_week = assign_week(session, submission_id, week)
+            unit, status = submission.unit.name, submission.status
+    except AssignError as err:
+        raise UserError(f"找不到编号为 {submission_id} 的报表，请用 zhoubao submissions 查看编号。") from err
+    labels = {"accepted": "已通过", "rejected": "已退回", "superseded": "已被新报表替代"}
+    click.echo(f"已把 {unit} 的报表 #{submission_id} 从第{old_week}周改记到第{week}周，当前状态：{labels[str(status)]}。")
+
+
 @main.group()
 def db() -> None:
     """数据库维护。"""

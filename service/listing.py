@@ -17,6 +17,7 @@ def submission_as_dict(submission: Submission) -> dict:
         values["备注"] = row.remark
         rows.append(values)
     return {
+        "id": submission.id,
         "unit": submission.unit.name,
         "week": submission.week,
         "status": str(submission.status),
@@ -46,7 +47,7 @@ def submissions_as_text(database: Database) -> str:
     for item in items:
         late = "，逾期" if item["late"] else ""
         rules = f"，不符合：{'、'.join(item['rules'])}" if item["rules"] else ""
-        lines.append(f"{item['unit']} 第{item['week']}周：{STATUS_LABELS[item['status']]}{late}{rules}"
+        lines.append(f"#{item['id']} {item['unit']} 第{item['week']}周：{STATUS_LABELS[item['status']]}{late}{rules}"
                      f"（{item['file_name']}）")
     return "\n".join(lines)
 

@@ -116,3 +116,66 @@ def accepted_weeks(session: Session) -> dict[str, frozenset[int]]:
 def find_outbox_mail(session: Session, mail_message_id: str) -> OutboxMail | None:
     """Return the outbox row with this Message-ID header, if one was ever queued."""
     return session.scalars(select(OutboxMail).where(OutboxMail.mail_message_id == mail_message_id)).first()
+
+
+class AssignError(ValueError):
+    """A submission cannot be moved: unknown id, or a week the campaign does not have."""
+
+
+def assign_week(session: Session, submission_id: int, week: int) -> tuple[Submission, int]:
+    """Move a submission to ``week``, as the admin decides; return it and its old week; no commit.
+
+    An accepted submission competes with the target week's accepted one: the one received later
+    stays accepted. In the old week, the report it had superseded becomes current again.
+    """
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise AssignError(f"submission {submission_id} not found")
+    old_week = submission.week
+    if old_week == week:
+        return submission, old_week
+
+    predecessor = _superseded_by(session, submission) if submission.status == SubmissionStatus.ACCEPTED else None
+    accepted = submission.status == SubmissionStatus.ACCEPTED
+    if accepted:
+        submission.status = SubmissionStatus.SUPERSEDED
+        session.flush()
+    submission.week = week
+    session.flush()
+
+    if predecessor is not None:
+        predecessor.status = SubmissionStatus.ACCEPTED
+        predecessor.superseded_by_id = None
+        session.flush()
+    if accepted:
+        _compete(session, submission)
+    return submission, old_week
+
+
+def _superseded_by(session: Session, submission: Submission) -> Submission | None:
+    """Return the latest report that ``submission`` superseded in its week, if any."""
+    return session.scalars(
+        select(Submission).where(Submission.superseded_by_id == submission.id,
+                                 Submission.week == submission.week)
+        .order_by(Submission.received_at.desc(), Submission.id.desc())
+    ).first()
+
+
+def _compete(session: Session, submission: Submission) -> None:
+    """Make ``submission`` (not yet accepted) the accepted one of its week unless a later one is."""
+    current = session.scalars(select(Submission).where(
+        Submission.unit_id == submission.unit_id, Submission.week == submission.week,
+        Submission.status == SubmissionStatus.ACCEPTED)).one_or_none()
+    if current is not None and current.received_at > submission.received_at:
+        submission.superseded_by_id = current.id
+        session.flush()
+        return
+    if current is not None:
+        current.status = SubmissionStatus.SUPERSEDED
+        session.flush()
+    submission.status = SubmissionStatus.ACCEPTED
+    submission.superseded_by_id = None
+    session.flush()
+    if current is not None:
+        current.superseded_by_id = submission.id
+        session.flush()
