@@ -111,7 +111,7 @@ def _running_total(check: CheckId, running: int, weekly: int, current: WeekTotal
         sentence = (f"{column_label(running)}为 {found}，小于{terms}之和 {expected}"
                     f"（{missed_text}未报送，累计数只应增加）。")
     else:
-        sentence = f"{column_label(running)}为 {found}，而{terms}应为 {expected}，相差 {abs(found - expected)}。"
+        sentence = f"{column_label(running)}为 {found}，而{terms}，应为 {expected}，相差 {abs(found - expected)}。"
 
     values = {str(running): found, f"{running}′": before, str(weekly): added}
     return Finding(check, (running, weekly), values, expected, previous.week, sentence + _CONFIRM)

@@ -72,6 +72,9 @@ class ReceiptNotice(ReportNotice):
 
     rows: list[dict[int, int]] = field(default_factory=list)
     totals: dict[int, int] = field(default_factory=dict)
+    # 核实性 findings against the unit's previous week or its villages: the report is accepted, and
+    # the clerk is asked to confirm or resend.
+    findings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ from html import escape
 
 from sqlalchemy.orm import Session
 
+from ingest.consistency import WeekTotals, check_consistency, previous_accepted
 from ingest.message import IncomingMail
 from ingest.pipeline import FAILED_REASON, Decision
 from notify.compose import compose_mail
@@ -33,7 +34,7 @@ def queue_replies(session: Session, settings: Settings, message: Message, mail: 
     """Compose each reply the decision calls for and put it in the outbox; no commit."""
     if not decision.reply or not mail.sender:
         return
-    for notice in _notices(settings, message, mail, decision, records):
+    for notice in _notices(session, settings, message, mail, decision, records):
         rendered = render_notice(notice, signature=settings.smtp.from_name)
         composed = compose_mail(
             from_address=settings.smtp.from_address,
@@ -61,12 +62,12 @@ def queue_replies(session: Session, settings: Settings, message: Message, mail: 
                     mail.sender, composed["Message-ID"])
 
 
-def _notices(settings: Settings, message: Message, mail: IncomingMail, decision: Decision,
-             records: Recorded) -> list[Notice]:
+def _notices(session: Session, settings: Settings, message: Message, mail: IncomingMail,
+             decision: Decision, records: Recorded) -> list[Notice]:
     campaign = settings.campaign
     received_at = message.internal_date or message.received_at
     if decision.outcome in (MessageOutcome.ACCEPTED, MessageOutcome.REJECTED):
-        notices: list[Notice] = [_report_notice(record, settings, received_at, decision.ignored_files)
+        notices: list[Notice] = [_report_notice(session, record, settings, received_at, decision.ignored_files)
                                  for record in records.reports]
         notices.extend(_demand_notice(record, settings, received_at) for record in records.demand_forms)
         return notices
@@ -114,7 +115,24 @@ def _demand_notice(record: RecordedDemandForm, settings: Settings, received_at: 
     )
 
 
-def _report_notice(record: RecordedReport, settings: Settings, received_at: dt.datetime,
+def _findings(session: Session, settings: Settings, record: RecordedReport,
+              totals: dict[int, int]) -> list[str]:
+    """Return the 核实性 findings of an accepted report against the unit's earlier accepted weeks."""
+    plan = record.plan
+    earlier = [WeekTotals(item.week, _submission_totals(item))
+               for item in outcomes.accepted_submissions(session, plan.unit)
+               if item.id != record.submission.id]
+    unit = next((unit for unit in settings.units if unit.name == plan.unit), None)
+    findings = check_consistency(WeekTotals(plan.week, totals), previous_accepted(earlier, plan.week),
+                                 settings.campaign.calendar(), unit.villages if unit else None)
+    return [finding.message for finding in findings]
+
+
+def _submission_totals(submission) -> dict[int, int]:
+    return {column: sum(row.values()[column] or 0 for row in submission.rows) for column in range(2, 21)}
+
+
+def _report_notice(session: Session, record: RecordedReport, settings: Settings, received_at: dt.datetime,
                    ignored_files: list[str]) -> Notice:
     plan = record.plan
     report = plan.report
@@ -135,7 +153,8 @@ def _report_notice(record: RecordedReport, settings: Settings, received_at: dt.d
     )
     if report.accepted:
         rows = [{column: value or 0 for column, value in row.items()} for row in report.values]
-        return ReceiptNotice(rows=rows, totals=report.totals(), **common)
+        findings = _findings(session, settings, record, report.totals())
+        return ReceiptNotice(rows=rows, totals=report.totals(), findings=findings, **common)
     return RejectionNotice(violations=report.violations, **common)
 
 

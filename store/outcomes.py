@@ -113,6 +113,12 @@ def accepted_weeks(session: Session) -> dict[str, frozenset[int]]:
     return {name: frozenset(values) for name, values in weeks.items()}
 
 
+def accepted_submissions(session: Session, unit: str) -> list[Submission]:
+    """Return the unit's accepted submissions, one per week, with their rows."""
+    return list(session.scalars(select(Submission).join(Submission.unit)
+                                .where(Unit.name == unit, Submission.status == SubmissionStatus.ACCEPTED)))
+
+
 def find_outbox_mail(session: Session, mail_message_id: str) -> OutboxMail | None:
     """Return the outbox row with this Message-ID header, if one was ever queued."""
     return session.scalars(select(OutboxMail).where(OutboxMail.mail_message_id == mail_message_id)).first()

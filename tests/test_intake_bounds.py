@@ -124,3 +124,17 @@ def test_bounce_marks_address(service_setup):
             assert [item.address for item in repository.list_bouncing(session)] == ["shuiding_kx@163.com"]
     finally:
         database.dispose()
+
+
+def test_receipt_asks_to_confirm_running_totals(service_setup):
+    """GIVEN week 3's totals WHEN week 4 repeats the same 累计 THEN the receipt asks to confirm it."""
+    for day, subject in ((22, "水定镇第3周统计表"), (29, "水定镇第4周统计表")):
+        deliver(service_setup.account, build_mail_with_files(
+            [("水定镇.xlsx", build_xlsx([SAMPLE_ROWS["valid"]]))], subject=subject, date=at(day, 16, 0)))
+
+    assert run_once(service_setup).exit_code == 0
+
+    first, second = [mail.get_body(("plain",)).get_content() for mail in replies(service_setup)]
+    assert "请核实" not in first
+    assert "请核实" in second
+    assert [item["status"] for item in submissions(service_setup)] == ["accepted", "accepted"]
