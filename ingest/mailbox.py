@@ -12,7 +12,6 @@ import ssl
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from importlib import metadata
 from types import TracebackType
 
@@ -20,20 +19,12 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ingest.errors import AuthenticationFailed, ConfigError, MailboxError
+from ingest.transport import Security, parse_security
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # UIDs per FETCH command when only sizes are wanted, to keep command lines short.
 SIZE_BATCH = 500
-
-
-class Security(StrEnum):
-    """Transport security of the IMAP connection."""
-
-    SSL = "ssl"  # implicit TLS from the first byte (IMAPS, port 993)
-    STARTTLS = "starttls"  # plaintext greeting, then STARTTLS (port 143)
-    NONE = "none"  # no TLS, allowed only to this machine
 
 
 class MessageNotFound(MailboxError):
@@ -75,7 +66,7 @@ class Mailbox:
     ):
         self.host = host
         self.port = port
-        self.security = _parse_security(security, host)
+        self.security = parse_security(security, host, "mailbox", "ssl（端口 993）或 starttls（端口 143）")
         self.username = username
         self._password = password
         self.folder = folder
@@ -318,22 +309,6 @@ class Mailbox:
             yield
         except (IMAPClientError, OSError) as err:
             raise MailboxError(f"{self!r}: {action} failed: {err}") from err
-
-
-def _parse_security(security: str, host: str) -> Security:
-    try:
-        parsed = Security(security)
-    except ValueError as err:
-        raise ConfigError(
-            f"[mailbox] security = “{security}” 无效：应为 ssl、starttls 或 none 之一。"
-        ) from err
-    if parsed is Security.NONE and host not in LOOPBACK_HOSTS:
-        raise ConfigError(
-            f"[mailbox] security = “none” 只能用于本机（127.0.0.1、localhost 或 ::1），"
-            f"而 host 为“{host}”，密码会以明文经过网络。"
-            "请改为 security = “ssl”（端口 993）或 “starttls”（端口 143）。"
-        )
-    return parsed
 
 
 def _version() -> str:

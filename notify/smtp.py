@@ -11,25 +11,16 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
-from enum import StrEnum
 from types import TracebackType
 
-from ingest.errors import ConfigError, DeliveryError
+from ingest.errors import DeliveryError
+from ingest.transport import Security, parse_security
 
 logger = logging.getLogger(__name__)
 
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 # RFC 5321 section 3.8: 421 means the server is closing the connection.
 SERVICE_CLOSING = 421
-
-
-class Security(StrEnum):
-    """Connection protection: implicit TLS (port 465), STARTTLS (port 587) or none."""
-
-    SSL = "ssl"
-    STARTTLS = "starttls"
-    NONE = "none"
 
 
 class SmtpSender:
@@ -51,7 +42,7 @@ class SmtpSender:
     ):
         self.host = host
         self.port = port
-        self.security = _parse_security(security, host)
+        self.security = parse_security(security, host, "smtp", "ssl（端口 465）或 starttls（端口 587）")
         self.username = username
         self._password = password
         self.timeout = timeout
@@ -136,22 +127,6 @@ class SmtpSender:
         if self._smtp is not None:
             self._smtp.close()
         self._smtp = None
-
-
-def _parse_security(security: str, host: str) -> Security:
-    try:
-        parsed = Security(security)
-    except ValueError:
-        raise ConfigError(
-            f"[smtp] security 的值“{security}”无效：应为 ssl、starttls 或 none。"
-        ) from None
-
-    if parsed is Security.NONE and host not in LOCAL_HOSTS:
-        raise ConfigError(
-            f"[smtp] security = \"none\" 只能用于本机（127.0.0.1 或 localhost），"
-            f"当前 host 为“{host}”：授权码会以明文传输，请改为 ssl（端口 465）或 starttls。"
-        )
-    return parsed
 
 
 def _delivery_error(context: str, err: Exception) -> DeliveryError:

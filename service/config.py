@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.headerregistry import Address
-from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +32,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ingest.calendar import Campaign, NoticeSchedule, NoticeTime, ScheduledNotice
 from ingest.errors import ConfigError
+from ingest.transport import Security, is_loopback
 from ingest.units import UnitDirectory, UnitSettings
 
 __all__ = [
@@ -42,18 +42,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_DATABASE_FILE = "zhoubao.sqlite3"
 PASSWORD_KEYS = ("password", "password_env", "password_file")
-
-
-class Security(StrEnum):
-    """Transport security of a connection to the IMAP or SMTP server."""
-
-    SSL = "ssl"  # implicit TLS from the first byte (IMAPS 993, SMTPS 465)
-    STARTTLS = "starttls"  # plaintext greeting, then STARTTLS (IMAP 143, submission 587)
-    NONE = "none"  # no TLS at all, for a server on this machine only
 
 
 IMAP_PORTS = {Security.SSL: 993, Security.STARTTLS: 143, Security.NONE: 143}
@@ -641,7 +632,7 @@ def _host(table: _Table, fix: str) -> str:
 
 def _require_tls_off_loopback(table: _Table, host: str, security: Security) -> None:
     """Reject ``security = "none"`` for any host but this machine: the password would travel in clear."""
-    if security is Security.NONE and host.lower().strip("[]") not in LOOPBACK_HOSTS:
+    if security is Security.NONE and not is_loopback(host):
         raise table.invalid(
             "security", security.value,
             f"none（不加密）只允许用于本机地址 127.0.0.1、localhost 或 ::1，而 host 为 "

@@ -406,8 +406,6 @@ def test_corrupt_docx_stream_clear_outcome():
     assert_clear(decide_raw(build_mail(MailStyle.WEBMAIL_163, attachment=data, filename="水定镇第3周.docx")))
 
 
-# TODO: python-docx raises AttributeError while opening a package whose relationships or
-# content types part holds other XML, and ingest/readers/docx.py does not catch it there.
 @pytest.mark.parametrize("member", [
     "word/document.xml",
     "_rels/.rels",
