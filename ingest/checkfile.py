@@ -35,7 +35,7 @@ def check_file(data: bytes, filename: str, *, first_week: bool = False) -> list[
 
 @dataclass
 class FileCheck:
-    """What ``zhoubao check`` found in one file: checked weekly tables, demand forms, problems."""
+    """Result of ``zhoubao check`` on one file: checked weekly tables, demand forms, problems."""
 
     reports: list[CheckedReport]
     forms: list[DemandForm]

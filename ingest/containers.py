@@ -94,7 +94,7 @@ def expand_files(attachments: list[Attachment],
 
 
 class _Expansion:
-    """The files and problems found so far in one mail, and its remaining byte budget."""
+    """State of one mail's expansion: the files and problems found so far and the bytes left."""
 
     def __init__(self, limits: Limits):
         self.limits = limits

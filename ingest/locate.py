@@ -58,7 +58,7 @@ NOT_FOUND_REASON = (
 
 
 class _RowKind(StrEnum):
-    """What a row under the header is: values, a crossed-out template row, a 合计 row, nothing."""
+    """Kind of a row under the header: values, a crossed-out template row, a 合计 row, nothing."""
 
     DATA = "data"
     FILLER = "filler"

@@ -19,7 +19,7 @@ NOTICE_HEADER = "X-Zhoubao-Notice"
 
 # The attachment headers are stored as written (Message.set_raw). The SMTP policy would refold
 # such a value whenever a line passes 78 characters, and a long MIME type such as xlsx's takes 80
-# on its own, so refolding is off for them; every header set as a header object folds as usual.
+# on its own, so refolding is off for them. Every header set as a header object folds as usual.
 _POLICY = policy.SMTP.clone(refold_source="none")
 
 

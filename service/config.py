@@ -170,7 +170,7 @@ class LimitsSettings:
 
 @dataclass(frozen=True)
 class LibreOfficeSettings:
-    """Where soffice is (None: looked up on PATH) and how long one conversion may take."""
+    """Location of soffice (None: looked up on PATH) and the time limit of one conversion."""
 
     path: str | None = None
     timeout: int = 60

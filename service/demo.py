@@ -39,8 +39,8 @@ COUNTY_ADDRESS = "hckexie-demo@example.test"
 
 def run_demo(directory: Path) -> int:
     """Run the demo in ``directory``; return the process exit code."""
-    # The demo prints its own summary; the service's INFO lines would bury it, and aiosmtpd
-    # 1.4 logs a deprecation warning of its own for every AUTH it handles.
+    # The demo prints its own summary, which the service's INFO lines would bury. aiosmtpd 1.4
+    # also logs a deprecation warning for every AUTH it handles.
     logging.disable(logging.WARNING)
     directory.mkdir(parents=True, exist_ok=True)
     database_file = directory / "zhoubao.sqlite3"
@@ -120,8 +120,8 @@ def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult
 @contextlib.contextmanager
 def _smtp_sink() -> Iterator[tuple[int, list]]:
     sink = _Sink()
-    # The config's SMTP account logs in, so the sink offers AUTH over plaintext and accepts the
-    # demo's own credentials only; nothing but this process connects to it.
+    # The config's SMTP account logs in, so the sink offers AUTH over plaintext. It accepts only
+    # the demo's own credentials, and nothing but this process connects to it.
     controller = Controller(sink, hostname=HOST, port=_free_port(), authenticator=_authenticate,
                             auth_require_tls=False)
     controller.start()

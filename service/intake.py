@@ -188,7 +188,7 @@ def decide_and_record(settings: Settings, database: Database, message_pk: int,
     With ``reply`` False the outcome is recorded but no reply is queued.
 
     A bug anywhere in deciding, recording or composing the reply marks the message failed, with
-    the traceback, so that the next message is processed; database errors still propagate.
+    the traceback, so that the next message is processed. Database errors still propagate.
     """
     try:
         with database.session() as session:

@@ -21,7 +21,7 @@ def add_to_config(setup, text: str) -> None:
 
 
 def test_oversized_mail_answered_from_header(service_setup):
-    """GIVEN a 1 MB limit WHEN a 2 MB mail arrives THEN only its header is archived and the clerk is told."""
+    """GIVEN a 1 MB limit WHEN a 2 MB mail arrives THEN only its header is archived and the clerk gets a reply."""
     add_to_config(service_setup, "[limits]\nmax_message_mb = 1\n")
     deliver(service_setup.account, build_mail_with_files(
         [("水定镇.xlsx", build_xlsx([SAMPLE_ROWS["valid"]])), ("活动视频.mp4", os.urandom(2 * 1024 * 1024))],
@@ -39,7 +39,7 @@ def test_oversized_mail_answered_from_header(service_setup):
 
 
 def test_libreoffice_missing_told_once(service_setup):
-    """GIVEN no LibreOffice WHEN two .doc files arrive THEN each sender is answered and the admin told once."""
+    """GIVEN no LibreOffice WHEN two .doc files arrive THEN each sender gets a reply and the admin one alert."""
     add_to_config(service_setup, '[admin]\nemails = ["kexie-admin@example.test"]\n'
                                  '[libreoffice]\npath = "/nonexistent/soffice"\n')
     word_97 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096)
@@ -127,7 +127,7 @@ def test_bounce_marks_address(service_setup):
 
 
 def test_receipt_asks_to_confirm_running_totals(service_setup):
-    """GIVEN week 3's totals WHEN week 4 repeats the same 累计 THEN the receipt asks to confirm it."""
+    """GIVEN week 3's totals WHEN week 4 repeats the same 累计 THEN the receipt requests confirmation."""
     for day, subject in ((22, "水定镇第3周统计表"), (29, "水定镇第4周统计表")):
         deliver(service_setup.account, build_mail_with_files(
             [("水定镇.xlsx", build_xlsx([SAMPLE_ROWS["valid"]]))], subject=subject, date=at(day, 16, 0)))

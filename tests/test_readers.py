@@ -319,7 +319,8 @@ def test_docx_reader_nested_text_below():
 
 def test_docx_reader_outer_cell_without_nested_text():
     outer = read_docx(build_docx([SAMPLE_ROWS["valid"]], wrapping=WordWrapping.NESTED))[0]
-    assert "填表说明" in outer.rows[0][0].value and "410" not in outer.rows[0][0].value
+    assert "填表说明" in outer.rows[0][0].value
+    assert "410" not in outer.rows[0][0].value
 
 
 def test_docx_reader_nested_in_two_cells():
