@@ -96,19 +96,18 @@ def update_location(session: Session, message: Message, mailbox: str, uid_validi
 
 def received_weeks(session: Session) -> dict[str, frozenset[int]]:
     """Map each unit's name to the weeks it has any submission for."""
-    rows = session.execute(select(Unit.name, Submission.week).join(Submission.unit).distinct())
-    weeks: dict[str, set[int]] = {}
-    for name, week in rows:
-        weeks.setdefault(name, set()).add(week)
-    return {name: frozenset(values) for name, values in weeks.items()}
+    return _weeks_by_unit(session, select(Unit.name, Submission.week).join(Submission.unit))
 
 
 def accepted_weeks(session: Session) -> dict[str, frozenset[int]]:
     """Map each unit's name to the weeks it has an accepted submission for."""
-    rows = session.execute(select(Unit.name, Submission.week).join(Submission.unit)
-                           .where(Submission.status == SubmissionStatus.ACCEPTED).distinct())
+    return _weeks_by_unit(session, select(Unit.name, Submission.week).join(Submission.unit)
+                          .where(Submission.status == SubmissionStatus.ACCEPTED))
+
+
+def _weeks_by_unit(session: Session, statement) -> dict[str, frozenset[int]]:
     weeks: dict[str, set[int]] = {}
-    for name, week in rows:
+    for name, week in session.execute(statement.distinct()):
         weeks.setdefault(name, set()).add(week)
     return {name: frozenset(values) for name, values in weeks.items()}
 
