@@ -5,9 +5,9 @@ digests fall due at ``now`` and are still useful. This module adds what only the
 which units have an accepted report by ``now``, which were returned, and which notices are
 already in the outbox. Nothing here writes.
 
-Until the outbox has a column of its own for it, a notice counts as queued when an outbox row
-has the notice's ``X-Zhoubao-Notice`` value (such as ``reminder; week=3``) as ``kind`` and one of
-its recipients as ``recipient``, whatever that row's status.
+A notice counts as queued for a recipient when an outbox row, whatever its status, has the
+key :meth:`PlannedNotice.recipient_key` gives, such as ``reminder; week=3; to=a@example.cn``.
+The database keeps that key unique, so two planners that race queue it once.
 """
 
 from __future__ import annotations
@@ -110,8 +110,12 @@ class PlannedNotice:
 
     @property
     def key(self) -> str:
-        """The key that makes the notice unique: its header value and the unit it goes to."""
+        """The notice's name in logs: its header value and the unit it goes to."""
         return f"{self.header_kind}; unit={self.unit}" if self.unit else self.header_kind
+
+    def recipient_key(self, recipient: str) -> str:
+        """The outbox's ``notice_key`` of this notice to ``recipient``."""
+        return f"{self.header_kind}; to={recipient.lower()}"
 
 
 # --- the week's status -------------------------------------------------------------------------
@@ -243,14 +247,13 @@ def _first_sent_at(session: Session, kind: str, recipients: tuple[str, ...]) -> 
 
 def _without_queued(session: Session, planned: list[PlannedNotice]) -> list[PlannedNotice]:
     """Drop recipients that already have their notice in the outbox, then notices left with none."""
-    kinds = {item.header_kind for item in planned}
-    rows = session.execute(select(OutboxMail.kind, OutboxMail.recipient).where(OutboxMail.kind.in_(kinds)))
-    queued = {(kind, recipient.lower()) for kind, recipient in rows}
+    keys = [item.recipient_key(address) for item in planned for address in item.recipients]
+    queued = set(session.scalars(select(OutboxMail.notice_key).where(OutboxMail.notice_key.in_(keys))))
 
     kept = []
     for item in planned:
         recipients = tuple(address for address in item.recipients
-                           if (item.header_kind, address.lower()) not in queued)
+                           if item.recipient_key(address) not in queued)
         if recipients:
             kept.append(PlannedNotice(item.kind, item.unit, item.week, recipients, item.notice))
         else:

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from html import escape
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.consistency import WeekTotals, check_consistency, previous_accepted
@@ -235,9 +236,15 @@ def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int
                 in_reply_to=None,
                 references=[],
             )
-            repository.enqueue_mail(session, message=None, kind=planned.header_kind, recipient=recipient,
-                                    subject=rendered.subject, mail_message_id=composed["Message-ID"],
-                                    raw=bytes(composed), now=now)
+            try:
+                with session.begin_nested():
+                    repository.enqueue_mail(
+                        session, message=None, kind=planned.header_kind, recipient=recipient,
+                        subject=rendered.subject, mail_message_id=composed["Message-ID"],
+                        raw=bytes(composed), now=now, notice_key=planned.recipient_key(recipient))
+            except IntegrityError:
+                logger.info("notice %s: already queued for %s by another process", planned.key, recipient)
+                continue
             queued += 1
             logger.info("notice %s: queued for %s as %s", planned.key, recipient, composed["Message-ID"])
     return queued

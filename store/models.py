@@ -1,5 +1,6 @@
 """Database tables: archived messages, units, submissions with their rows and violations, 附件1
-demand forms with their rows, outbox, addresses that bounced.
+demand forms with their rows, explained findings, summary materials, outbox, addresses that
+bounced.
 
 The schema itself is created by the Alembic migrations in ``store/migrations``; these classes must
 stay in step with them. States are ``StrEnum`` members stored as their string value.
@@ -276,11 +277,14 @@ class OutboxMail(Base):
     __table_args__ = (
         UniqueConstraint("mail_message_id", name="uq_outbox_mail_message_id"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("uq_outbox_notice_key", "notice_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
+    # Scheduled notices only: the notice and recipient, such as ``overdue; week=3; to=a@example.cn``.
+    notice_key: Mapped[str | None] = mapped_column(String(400))
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
     mail_message_id: Mapped[str] = mapped_column(String(300))
@@ -382,3 +386,38 @@ class BouncingAddress(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     reason: Mapped[str] = mapped_column(Text)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class FindingExplanation(Base):
+    """The admin's mark that a 核实性 finding (``code`` C1, C2 or C3) of a report was explained."""
+
+    __tablename__ = "finding_explanations"
+    __table_args__ = (UniqueConstraint("submission_id", "code", name="uq_finding_explanations"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text)
+    explained_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class SummaryMaterial(Base):
+    """总结材料 a unit sent in one mail: the files, kept in the archived mail, and download links.
+
+    ``files`` lists ``{"name", "size", "sha256"}`` of each attached file; ``links`` the download
+    addresses of large attachments that 163 and QQ Mail send as links, which expire.
+    """
+
+    __tablename__ = "summary_materials"
+    __table_args__ = (UniqueConstraint("message_id", "unit_id", name="uq_summary_materials_message"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    files: Mapped[list[dict[str, str | int]]] = mapped_column(JSON)
+    links: Mapped[list[str]] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+    message: Mapped[Message] = relationship()
+    unit: Mapped[Unit] = relationship(lazy="joined")

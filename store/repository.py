@@ -518,15 +518,18 @@ def enqueue_mail(
     mail_message_id: str,
     raw: bytes,
     now: dt.datetime | None = None,
+    notice_key: str | None = None,
 ) -> OutboxMail:
     """Queue a composed mail for delivery as soon as the outbox runs.
 
     ``raw`` is stored whole and sent unchanged, so every attempt carries ``mail_message_id``.
+    A scheduled notice passes its ``notice_key``, which the database keeps unique.
     """
     created_at = now or _utcnow()
     mail = OutboxMail(
         message_id=message.id if message is not None else None,
         kind=str(kind),
+        notice_key=notice_key,
         recipient=recipient,
         subject=subject,
         mail_message_id=mail_message_id,

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from ingest.calendar import ScheduledNotice
 from ingest.table import (
@@ -25,6 +26,7 @@ from ingest.table import (
 from notify.render import render_notice
 from service.config import Settings, load_settings
 from service.notices import ReportState, plan_notices, week_status
+from service.replies import queue_notices
 from store import repository
 from store.models import MessageOutcome
 from store.session import Database
@@ -226,7 +228,8 @@ def test_queued_notice_left_out(database, settings):
     with database.session() as session:
         repository.enqueue_mail(session, message=None, kind="overdue; week=3",
                                 recipient="huiyuan_kx@example.test", subject="逾期未报通知",
-                                mail_message_id="<o1@example.test>", raw=b"x", now=at(22, 18, 30))
+                                mail_message_id="<o1@example.test>", raw=b"x", now=at(22, 18, 30),
+                                notice_key="overdue; week=3; to=huiyuan_kx@example.test")
     planned = plan(database, settings, at(22, 18, 45))
     assert ("overdue", "惠远镇") not in summary(planned)
 
@@ -235,7 +238,8 @@ def test_queued_other_week_not_counted(database, settings):
     with database.session() as session:
         repository.enqueue_mail(session, message=None, kind="overdue; week=2",
                                 recipient="huiyuan_kx@example.test", subject="逾期未报通知",
-                                mail_message_id="<o2@example.test>", raw=b"x", now=at(15, 18, 30))
+                                mail_message_id="<o2@example.test>", raw=b"x", now=at(15, 18, 30),
+                                notice_key="overdue; week=2; to=huiyuan_kx@example.test")
     planned = plan(database, settings, at(22, 18, 45))
     assert ("overdue", "惠远镇") in summary(planned)
 
@@ -278,7 +282,7 @@ def test_digest_queued_left_out(database, settings):
     with database.session() as session:
         repository.enqueue_mail(session, message=None, kind="digest; week=3", recipient=ADMIN,
                                 subject="每周汇总", mail_message_id="<d3@example.test>", raw=b"x",
-                                now=at(22, 19))
+                                now=at(22, 19), notice_key=f"digest; week=3; to={ADMIN.lower()}")
     assert summary(plan(database, settings, at(22, 20))) == {("overdue", "芦草沟镇"), ("overdue", "惠远镇")}
 
 
@@ -343,3 +347,31 @@ def test_digest_lists_held_mail(database, settings):
         repository.mark_processed(session, message, MessageOutcome.HELD, at(21, 9), error="发件地址未登记")
     held = digest(database, settings, at(22, 20)).notice.held_mails
     assert [(item.sender, item.reason) for item in held] == [("stranger@example.test", "发件地址未登记")]
+
+
+# --- the outbox keeps each notice once -----------------------------------------------------------
+
+
+def test_same_notice_key_refused(database):
+    # GIVEN an overdue notice queued for one address
+    with database.session() as session:
+        repository.enqueue_mail(session, message=None, kind="overdue; week=3", recipient=ADMIN,
+                                subject="逾期未报通知", mail_message_id="<k1@example.test>", raw=b"x",
+                                now=at(22, 18, 30), notice_key=f"overdue; week=3; to={ADMIN}")
+
+    # WHEN a second planner queues the same notice to the same address
+    # THEN the database refuses the second row
+    with pytest.raises(IntegrityError), database.session() as session:
+        repository.enqueue_mail(session, message=None, kind="overdue; week=3", recipient=ADMIN,
+                                subject="逾期未报通知", mail_message_id="<k2@example.test>", raw=b"x",
+                                now=at(22, 18, 31), notice_key=f"overdue; week=3; to={ADMIN}")
+
+
+def test_queue_notices_twice_queues_once(database, settings):
+    with database.session() as session:
+        first = queue_notices(session, settings, at(22, 18, 45))
+    with database.session() as session:
+        second = queue_notices(session, settings, at(22, 18, 50))
+
+    assert first > 0
+    assert second == 0
