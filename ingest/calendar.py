@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -309,3 +309,51 @@ def _notice_moment(campaign: Campaign, week: int, time: NoticeTime) -> dt.dateti
     """Return the aware moment of ``time`` relative to the local date of ``week``'s deadline."""
     day = campaign.deadline(week).date() + time.days * _DAY
     return dt.datetime.combine(day, time.time, tzinfo=campaign.timezone)
+
+
+# --- one-off deadlines -------------------------------------------------------------------------
+
+
+class OneOffNotice(NamedTuple):
+    """A reminder or overdue notice of a one-off ``document`` (``demand-form``, ``summary``)."""
+
+    kind: ScheduledNotice
+    document: str
+    deadline: dt.datetime
+    moment: dt.datetime
+
+
+def one_off_moments(campaign: Campaign, schedule: NoticeSchedule,
+                    deadlines: Mapping[str, dt.datetime]) -> list[OneOffNotice]:
+    """Return the reminders and overdue notices of each one-off deadline, ordered by moment.
+
+    The schedule is written for the weekly deadline, so each notice keeps its distance from it:
+    with weekly deadlines at 18:00 and reminders at 12:00, a one-off deadline at 18:00 on
+    2024年3月20日 gets its reminder at 12:00 that day. One-off deadlines have no digest of their
+    own; the weekly digest reports on them.
+    """
+    weekly_time = campaign.first_deadline.astimezone(campaign.timezone).time()
+    planned = [
+        OneOffNotice(kind, document, deadline, deadline + time.offset_from(weekly_time))
+        for document, deadline in deadlines.items()
+        for kind, time in schedule.times().items()
+        if kind is not ScheduledNotice.DIGEST
+    ]
+    return sorted(planned, key=lambda notice: (notice.moment, _KIND_ORDER[notice.kind], notice.document))
+
+
+def due_one_off_notices(campaign: Campaign, schedule: NoticeSchedule,
+                        deadlines: Mapping[str, dt.datetime], now: dt.datetime) -> list[OneOffNotice]:
+    """Return the one-off notices due at ``now`` and still useful, by the rules of :func:`notice_expiry`."""
+    weekly_time = campaign.first_deadline.astimezone(campaign.timezone).time()
+    due = []
+    for notice in one_off_moments(campaign, schedule, deadlines):
+        if notice.kind is ScheduledNotice.REMINDER:
+            expiry = notice.deadline
+        elif notice.kind is ScheduledNotice.OVERDUE and schedule.overdue_2 is not None:
+            expiry = notice.deadline + schedule.overdue_2.offset_from(weekly_time)
+        else:
+            expiry = notice.deadline + _WEEK
+        if notice.moment <= now < expiry:
+            due.append(notice)
+    return due

@@ -24,6 +24,7 @@ from ingest.locate import locate_tables
 from ingest.message import Attachment, IncomingMail
 from ingest.readers import READABLE_KINDS, read_grids, unreadable_reason
 from ingest.rules import check_table
+from ingest.summary import SummaryPlan, is_summary_mail, plan_summary
 from ingest.table import CheckedReport, FileProblem, Grid, WeeklyTable
 from ingest.units import UnitDirectory, UnitSettings
 from store.models import MessageOutcome
@@ -116,6 +117,8 @@ class Decision:
     unit_text: str | None = None
     reply: bool = False
     needs_converter: bool = False
+    # 总结材料 the mail carries, recorded besides any table in it.
+    summary: SummaryPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -152,12 +155,17 @@ def _decide_found(mail: IncomingMail, context: Context, found: list[FoundFile],
             reply=holds_something,
         )
 
+    summary = plan_summary(mail, unit.name) if is_summary_mail(mail) else None
     if not holds_something:
+        if summary is not None:
+            return Decision(MessageOutcome.SUMMARY, "summary material", unit=unit.name,
+                            summary=summary, reply=True)
         return Decision(MessageOutcome.UNREADABLE, "no weekly table", unit=unit.name,
                         problems=problems, reply=True)
 
     decision = _plan(mail, context, unit, found)
     decision.ignored_files += [problem.file_name for problem in problems if problem.file_name]
+    decision.summary = summary
     return decision
 
 

@@ -30,6 +30,7 @@ class NoticeKind(StrEnum):
     UNREADABLE = "unreadable"
     HELD = "held"
     DEMAND_RECEIPT = "demand-receipt"
+    SUMMARY_RECEIPT = "summary-receipt"
     REMINDER = "reminder"
     OVERDUE = "overdue"
     OVERDUE_2 = "overdue-2"
@@ -168,6 +169,25 @@ def _brief(row: DemandRow) -> str:
     if len(text) > BRIEF_LENGTH:
         return text[:BRIEF_LENGTH] + "……"
     return text
+
+
+@dataclass(frozen=True, kw_only=True)
+class SummaryReceiptNotice:
+    """回执 for 总结材料: the files kept and the download links recorded.
+
+    ``files`` are (name, size in bytes) pairs. ``links`` are download addresses of large
+    attachments; the county fetches them, since they expire.
+    """
+
+    kind: ClassVar[NoticeKind] = NoticeKind.SUMMARY_RECEIPT
+
+    unit: str
+    received_at: dt.datetime
+    files: list[tuple[str, int]] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    deadline: dt.datetime | None = None
+    campaign_name: str = "科技之冬"
+    tz: ZoneInfo = BEIJING
 
 
 # --- reminders and overdue notices ---------------------------------------------------------------
@@ -417,4 +437,4 @@ class AlertNotice:
 
 
 Notice = (ReceiptNotice | RejectionNotice | UnreadableNotice | HeldNotice | DemandReceiptNotice
-          | ReminderNotice | OverdueNotice | SecondOverdueNotice | DigestNotice | AlertNotice)
+          | SummaryReceiptNotice | ReminderNotice | OverdueNotice | SecondOverdueNotice | DigestNotice | AlertNotice)

@@ -92,6 +92,7 @@ def _environment(template_dir: Path | None) -> Environment:
     environment.filters["cn_date"] = format_date
     environment.filters["cn_weekday"] = format_weekday
     environment.filters["cn_deadline"] = format_deadline
+    environment.filters["file_size"] = format_size
     return environment
 
 
@@ -179,6 +180,13 @@ def format_date(moment: dt.datetime, tz: ZoneInfo = BEIJING) -> str:
     """Format the local date of an aware datetime as ``2024年3月20日``."""
     local = moment.astimezone(tz)
     return f"{local.year}年{local.month}月{local.day}日"
+
+
+def format_size(size: int) -> str:
+    """Format a file size as ``860 KB`` or ``12.4 MB``, rounded to what a reader needs."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 _WEEKDAYS = "一二三四五六日"

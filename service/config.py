@@ -143,13 +143,18 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class CampaignSettings:
-    """The campaign's name and deadlines; the deadlines are aware, in ``timezone``."""
+    """The campaign's name and deadlines; the deadlines are aware, in ``timezone``.
+
+    ``one_off`` maps a one-off document (``demand-form``, ``summary``) to its deadline; a
+    document without a deadline in config is not chased.
+    """
 
     name: str
     first_deadline: dt.datetime
     last_deadline: dt.datetime
     timezone: ZoneInfo
     skipped_weeks: tuple[int, ...] = ()
+    one_off: Mapping[str, dt.datetime] = field(default_factory=dict)
 
     def calendar(self) -> Campaign:
         """Return the weekly calendar these settings describe."""
@@ -209,6 +214,8 @@ class Settings:
     libreoffice: LibreOfficeSettings = LibreOfficeSettings()
     admin: AdminSettings = AdminSettings()
     notices: NoticeSchedule = NoticeSchedule()
+    # A folder of the admin's own notice templates, each overriding the packaged file of its name.
+    template_dir: Path | None = None
 
     @property
     def admin_emails(self) -> tuple[str, ...]:
@@ -249,7 +256,8 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None,
                         _parse_limits(sections["limits"]),
                         _parse_libreoffice(sections["libreoffice"]),
                         _parse_admin(sections["admin"]),
-                        _parse_notices(sections["notices"], campaign.first_deadline.time()))
+                        _parse_notices(sections["notices"], campaign.first_deadline.time()),
+                        _parse_template_dir(sections["notices"]))
     logger.info("config %s: %d units, campaign %s, database %s", path, len(units),
                 campaign.name, database.safe_url)
     return settings
@@ -442,13 +450,14 @@ _KNOWN_KEYS = {
     "smtp": ("host", "port", "security", "username", *PASSWORD_KEYS, "from", "from_name",
              "timeout", "login", "rate_per_minute", "daily_cap_per_recipient"),
     "database": ("url",),
-    "campaign": ("name", "first_deadline", "last_deadline", "timezone", "skipped_weeks"),
+    "campaign": ("name", "first_deadline", "last_deadline", "timezone", "skipped_weeks",
+                 "demand_form_deadline", "summary_deadline"),
     "units": ("name", "aliases", "emails", "from_week", "until_week", "villages"),
     "limits": ("max_message_mb", "zip_max_members", "zip_max_total_mb", "zip_max_ratio",
                "mime_max_depth"),
     "libreoffice": ("path", "timeout"),
     "admin": ("emails", "name", "phone", "office"),
-    "notices": ("reminder", "overdue", "overdue_2", "digest"),
+    "notices": ("reminder", "overdue", "overdue_2", "digest", "templates"),
 }
 
 
@@ -594,7 +603,13 @@ def _parse_campaign(table: _Table) -> CampaignSettings:
 
     last_week = (last - first) // dt.timedelta(days=7) + 1
     skipped = _skipped_weeks(table, last_week)
-    return CampaignSettings(name, first, last, timezone, skipped)
+    one_off = {document: _deadline(table, key, timezone)
+               for key, document in _ONE_OFF_KEYS.items() if table.has(key)}
+    return CampaignSettings(name, first, last, timezone, skipped, one_off)
+
+
+# The keys of the one-off deadlines and the X-Zhoubao-Notice name of their document.
+_ONE_OFF_KEYS = {"demand_form_deadline": "demand-form", "summary_deadline": "summary"}
 
 
 def _parse_units(value: object, source: _Source, county: frozenset[str],
@@ -916,6 +931,19 @@ def _parse_notices(table: _Table, deadline_time: dt.time) -> NoticeSchedule:
                             f"第二次逾期提醒应晚于第一次（overdue 为 {overdue.describe()}）。")
     return NoticeSchedule(reminder=times[ScheduledNotice.REMINDER], overdue=overdue, overdue_2=second,
                           digest=times[ScheduledNotice.DIGEST])
+
+
+def _parse_template_dir(table: _Table) -> Path | None:
+    """Return the folder of the admin's own templates, which must exist, or None when not set."""
+    if not table.has("templates"):
+        return None
+    name = table.text("templates", "请填写存放自定义通知模板的文件夹。")
+    folder = _resolve(table.source, name)
+    if not folder.is_dir():
+        raise table.invalid("templates", name,
+                            f"找不到文件夹 {folder}。请先建立该文件夹并放入要修改的模板，"
+                            "或删去这一行，使用系统自带的模板。")
+    return folder
 
 
 def _notice_time(table: _Table, key: str, default: NoticeTime,

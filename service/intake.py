@@ -31,7 +31,7 @@ from ingest.message import parse_message
 from ingest.pipeline import Context, Decision, decide, failed_decision, oversized_decision
 from service.config import Settings
 from service.converter import container_limits, converter
-from service.replies import queue_libreoffice_alert, queue_replies
+from service.replies import queue_libreoffice_alert, queue_replies, queue_summary_links_alert
 from store import outcomes, repository
 from store.models import Message, MessageOutcome
 from store.session import Database
@@ -234,6 +234,8 @@ def _decide_in(session: Session, settings: Settings, message_pk: int,
         _record_bounces(session, message, now())
     if reply:
         queue_replies(session, settings, message, mail, decision, records, now())
+        if records.summary is not None:
+            queue_summary_links_alert(session, settings, records.summary, now())
     if decision.needs_converter:
         queue_libreoffice_alert(session, settings, now())
     return decision

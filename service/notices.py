@@ -23,7 +23,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.calendar import Campaign, ScheduledNotice, due_notices
+from ingest.calendar import Campaign, OneOffNotice, ScheduledNotice, due_notices, due_one_off_notices
 from ingest.consistency import WeekTotals, check_consistency, previous_accepted
 from ingest.form import COLUMNS
 from ingest.rules import RULES
@@ -35,6 +35,8 @@ from notify.notices import (
     DigestNotice,
     FailedMail,
     HeldMail,
+    OneOffDeadline,
+    OneOffStatus,
     OverdueNotice,
     ReminderNotice,
     ReportedUnit,
@@ -45,7 +47,7 @@ from notify.notices import (
 )
 from notify.render import format_datetime, render_notice
 from service.config import Settings
-from store import repository
+from store import outcomes, repository
 from store.models import (
     Message,
     MessageOutcome,
@@ -99,7 +101,7 @@ class PlannedNotice:
 
     kind: ScheduledNotice
     unit: str | None
-    week: int
+    week: int | None  # None: a one-off deadline's notice
     recipients: tuple[str, ...]
     notice: ChaseNotice | DigestNotice
 
@@ -191,6 +193,8 @@ def plan_notices(settings: Settings, session: Session, now: dt.datetime) -> list
             planned.append(_plan_digest(settings, session, calendar, item.week, now))
         else:
             planned.extend(_plan_chase(settings, session, calendar, item.kind, item.week, now))
+    for one_off in due_one_off_notices(calendar, settings.notices, settings.campaign.one_off, now):
+        planned.extend(_plan_one_off(settings, session, calendar, one_off, now))
     return _without_queued(session, planned)
 
 
@@ -211,23 +215,64 @@ def _plan_chase(settings: Settings, session: Session, calendar: Campaign, kind: 
 
 def _chase_notice(settings: Settings, session: Session, calendar: Campaign, kind: ScheduledNotice,
                   week: int, status: UnitStatus, now: dt.datetime) -> ChaseNotice:
+    return _build_chase(settings, session, kind, status.unit, now, deadline=calendar.deadline(week),
+                        week=week, returned=_returned(status))
+
+
+def _build_chase(settings: Settings, session: Session, kind: ScheduledNotice, unit: UnitSettings,
+                 now: dt.datetime, **about) -> ChaseNotice:
+    """Return the reminder or overdue notice of ``kind``; ``about`` names the deadline it chases."""
     admin = settings.admin
-    common = dict(
-        unit=status.unit.name,
-        deadline=calendar.deadline(week),
-        as_of=now,
-        week=week,
-        returned=_returned(status),
-        contact=Contact(admin.name, admin.phone, admin.office),
-        campaign_name=settings.campaign.name,
-        tz=settings.campaign.timezone,
-    )
+    common = dict(unit=unit.name, as_of=now, contact=Contact(admin.name, admin.phone, admin.office),
+                  campaign_name=settings.campaign.name, tz=settings.campaign.timezone, **about)
     if kind is ScheduledNotice.REMINDER:
         return ReminderNotice(**common)
     if kind is ScheduledNotice.OVERDUE:
         return OverdueNotice(**common)
-    first = _first_sent_at(session, f"{ScheduledNotice.OVERDUE}; week={week}", status.unit.emails)
-    return SecondOverdueNotice(first_sent_at=first, **common)
+    first_kind = OverdueNotice(**common).header_kind
+    return SecondOverdueNotice(first_sent_at=_first_sent_at(session, first_kind, unit.emails), **common)
+
+
+# --- one-off deadlines -------------------------------------------------------------------------
+
+
+def one_off_units(settings: Settings, calendar: Campaign, deadline: dt.datetime) -> list[UnitSettings]:
+    """Return the units that owe a one-off document due at ``deadline``.
+
+    Those are the units reporting in the week nearest the deadline: the first week due after
+    it, or the last week for a deadline after the campaign, such as the summary's.
+    """
+    week = calendar.week_due_after(deadline) or calendar.last_week
+    return [unit for unit in settings.units if unit.reports_in(week)]
+
+
+def _plan_one_off(settings: Settings, session: Session, calendar: Campaign, item: OneOffNotice,
+                  now: dt.datetime) -> list[PlannedNotice]:
+    sent = outcomes.one_off_senders(session, item.document, now)
+    planned = []
+    for unit in one_off_units(settings, calendar, item.deadline):
+        if unit.name in sent or not unit.emails:
+            continue
+        notice = _build_chase(settings, session, item.kind, unit, now, deadline=item.deadline,
+                              deadline_name=OneOffDeadline(item.document))
+        planned.append(PlannedNotice(item.kind, unit.name, None, unit.emails, notice))
+    return planned
+
+
+def one_off_status(settings: Settings, session: Session, now: dt.datetime,
+                   horizon: dt.timedelta = dt.timedelta(days=14)) -> list[OneOffStatus]:
+    """Return who has and has not sent each one-off document due before ``now + horizon``."""
+    calendar = settings.campaign.calendar()
+    statuses = []
+    for document, deadline in sorted(settings.campaign.one_off.items(), key=lambda item: item[1]):
+        if deadline > now + horizon:
+            continue
+        sent = outcomes.one_off_senders(session, document, now)
+        units = [unit.name for unit in one_off_units(settings, calendar, deadline)]
+        statuses.append(OneOffStatus(OneOffDeadline(document), deadline,
+                                     received=[name for name in units if name in sent],
+                                     missing=[name for name in units if name not in sent]))
+    return statuses
 
 
 def _returned(status: UnitStatus) -> ReturnedReport | None:
@@ -278,8 +323,6 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
     accepted = _accepted_reports(session, now)
     window_start = calendar.deadline(week) - _WEEK
 
-    # TODO: the digest leaves out the one-off deadlines (demand form, summary) and marks no
-    # finding as explained, since neither is stored yet.
     return DigestNotice(
         week=week,
         deadline=calendar.deadline(week),
@@ -295,6 +338,7 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
         held_mails=_held_mails(session, window_start, now),
         failed_mails=[FailedMail(mail.recipient, mail.subject, mail.last_error or "", mail.next_attempt_at)
                       for mail in repository.failed_outbox(session, window_start)],
+        one_off=one_off_status(settings, session, now),
         campaign_name=settings.campaign.name,
         tz=settings.campaign.timezone,
     )
@@ -398,11 +442,12 @@ def format_plan(settings: Settings, planned: list[PlannedNotice]) -> str:
     """Return one table row per recipient of each planned notice: week, kind, unit, address, subject."""
     if not planned:
         return "当前没有需要发送的通知。"
-    rows = [("周次", "类型", "单位", "收件人", "主题")]
+    rows = [("周次或事项", "类型", "单位", "收件人", "主题")]
     for item in planned:
-        subject = render_notice(item.notice, signature=settings.smtp.from_name).subject
+        subject = render_notice(item.notice, settings.template_dir, signature=settings.smtp.from_name).subject
+        about = f"第{item.week}周" if item.week is not None else item.notice.deadline_name.document
         for recipient in item.recipients:
-            rows.append((f"第{item.week}周", _KIND_LABELS[item.kind], item.unit or "管理员", recipient, subject))
+            rows.append((about, _KIND_LABELS[item.kind], item.unit or "管理员", recipient, subject))
     return _table(rows)
 
 

@@ -14,17 +14,19 @@ from ingest.message import IncomingMail
 from ingest.pipeline import FAILED_REASON, Decision
 from notify.compose import compose_mail
 from notify.notices import (
+    AlertNotice,
     DemandReceiptNotice,
     HeldNotice,
     Notice,
     ReceiptNotice,
     RejectionNotice,
+    SummaryReceiptNotice,
     UnreadableNotice,
 )
-from notify.render import render_notice
+from notify.render import format_datetime, render_notice
 from service.config import Settings
 from store import outcomes, repository
-from store.models import Message, MessageOutcome
+from store.models import Message, MessageOutcome, SummaryMaterial
 from store.outcomes import Recorded, RecordedDemandForm, RecordedReport
 
 logger = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ def queue_replies(session: Session, settings: Settings, message: Message, mail: 
     if not decision.reply or not mail.sender:
         return
     for notice in _notices(session, settings, message, mail, decision, records):
-        rendered = render_notice(notice, signature=settings.smtp.from_name)
+        rendered = render_notice(notice, settings.template_dir, signature=settings.smtp.from_name)
         composed = compose_mail(
             from_address=settings.smtp.from_address,
             from_name=settings.smtp.from_name,
@@ -67,10 +69,12 @@ def _notices(session: Session, settings: Settings, message: Message, mail: Incom
              decision: Decision, records: Recorded) -> list[Notice]:
     campaign = settings.campaign
     received_at = message.internal_date or message.received_at
-    if decision.outcome in (MessageOutcome.ACCEPTED, MessageOutcome.REJECTED):
+    if decision.outcome in (MessageOutcome.ACCEPTED, MessageOutcome.REJECTED, MessageOutcome.SUMMARY):
         notices: list[Notice] = [_report_notice(session, record, settings, received_at, decision.ignored_files)
                                  for record in records.reports]
         notices.extend(_demand_notice(record, settings, received_at) for record in records.demand_forms)
+        if records.summary is not None:
+            notices.append(_summary_notice(records.summary, settings, received_at))
         return notices
 
     if decision.outcome == MessageOutcome.UNREADABLE:
@@ -114,6 +118,57 @@ def _demand_notice(record: RecordedDemandForm, settings: Settings, received_at: 
         campaign_name=settings.campaign.name,
         tz=settings.campaign.timezone,
     )
+
+
+def _summary_notice(record: SummaryMaterial, settings: Settings, received_at: dt.datetime) -> Notice:
+    return SummaryReceiptNotice(
+        unit=record.unit.name,
+        received_at=received_at,
+        files=[(str(item["name"]), int(item["size"])) for item in record.files],
+        links=list(record.links),
+        deadline=settings.campaign.one_off.get("summary"),
+        campaign_name=settings.campaign.name,
+        tz=settings.campaign.timezone,
+    )
+
+
+def queue_summary_links_alert(session: Session, settings: Settings, record: SummaryMaterial,
+                              now: dt.datetime) -> None:
+    """Tell the admin about the download links of a summary, which expire; once per mail."""
+    if not record.links:
+        return
+    tz = settings.campaign.timezone
+    lines = [f"{record.unit.name}于{format_datetime(record.received_at, tz)}发来的总结材料中有"
+             f"{len(record.links)}个超大附件下载链接。这类链接有保存期限，过期后无法下载，"
+             "请尽快逐个打开下载并妥善保存：",
+             *(f"{number}. {link}" for number, link in enumerate(record.links, start=1)),
+             "如链接已失效，请联系该单位重新发送。"]
+    alert = AlertNotice(title=f"{record.unit.name}总结材料中有超大附件，请及时下载", lines=lines,
+                        as_of=now, tz=tz)
+    queue_alert(session, settings, alert, f"alert; summary-links; message={record.message_id}", now)
+
+
+def queue_alert(session: Session, settings: Settings, alert: AlertNotice, key: str,
+                now: dt.datetime) -> int:
+    """Queue ``alert`` to each admin address once per ``key``; return the number of mails queued."""
+    recipients = settings.admin_emails or (settings.smtp.from_address,)
+    rendered = render_notice(alert, settings.template_dir, signature=settings.smtp.from_name)
+    queued = 0
+    for recipient in recipients:
+        notice_key = f"{key}; to={recipient.lower()}"
+        if outcomes.find_notice(session, notice_key) is not None:
+            continue
+        composed = compose_mail(
+            from_address=settings.smtp.from_address, from_name=settings.smtp.from_name, to=recipient,
+            subject=rendered.subject, text=rendered.text, html=rendered.html, kind=str(alert.kind),
+            now=now, in_reply_to=None, references=[],
+        )
+        repository.enqueue_mail(session, message=None, kind=str(alert.kind), recipient=recipient,
+                                subject=rendered.subject, mail_message_id=composed["Message-ID"],
+                                raw=bytes(composed), now=now, notice_key=notice_key)
+        queued += 1
+        logger.warning("alert %s: queued for %s", key, recipient)
+    return queued
 
 
 def _findings(session: Session, settings: Settings, record: RecordedReport,
@@ -222,7 +277,7 @@ def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int
 
     queued = 0
     for planned in plan_notices(settings, session, now):
-        rendered = render_notice(planned.notice, signature=settings.smtp.from_name)
+        rendered = render_notice(planned.notice, settings.template_dir, signature=settings.smtp.from_name)
         for recipient in planned.recipients:
             composed = compose_mail(
                 from_address=settings.smtp.from_address,

@@ -40,6 +40,7 @@ class MessageOutcome(StrEnum):
     HELD = "held"
     IGNORED = "ignored"
     FAILED = "failed"
+    SUMMARY = "summary"  # 总结材料, kept as received
 
 
 class SubmissionStatus(StrEnum):

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from ingest.pipeline import Decision, DemandPlan, ReportPlan
 from store import repository
-from store.models import DemandFormRecord, Message, OutboxMail, Submission, SubmissionStatus, Unit
+from store.models import (
+    DemandFormRecord,
+    Message,
+    OutboxMail,
+    Submission,
+    SubmissionStatus,
+    SummaryMaterial,
+    Unit,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,7 @@ class Recorded:
 
     reports: list[RecordedReport]
     demand_forms: list[RecordedDemandForm]
+    summary: SummaryMaterial | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,13 @@ def record_decision(session: Session, message: Message, decision: Decision, now:
         )
         replaced = repository.replaced_demand_form(session, record) is not None
         forms.append(RecordedDemandForm(plan, record, duplicate, replaced))
-    return Recorded(reports, forms)
+
+    summary = None
+    if decision.summary is not None:
+        summary = repository.record_summary(session, message=message,
+                                            unit=_unit(session, decision.summary.unit),
+                                            plan=decision.summary, received_at=received_at)
+    return Recorded(reports, forms, summary)
 
 
 def _unit(session: Session, name: str) -> Unit:
@@ -112,10 +127,31 @@ def _weeks_by_unit(session: Session, statement) -> dict[str, frozenset[int]]:
     return {name: frozenset(values) for name, values in weeks.items()}
 
 
+def one_off_senders(session: Session, document: str, now: dt.datetime) -> dict[str, dt.datetime]:
+    """Return the units that sent the one-off ``document`` by ``now``, each with its first arrival.
+
+    ``document`` is ``demand-form`` (an accepted or superseded 附件1) or ``summary`` (总结材料).
+    """
+    record = {"demand-form": DemandFormRecord, "summary": SummaryMaterial}[document]
+    statement = (
+        select(Unit.name, record.received_at).join(record.unit)
+        .where(record.received_at <= now).order_by(record.received_at)
+    )
+    senders: dict[str, dt.datetime] = {}
+    for name, received_at in session.execute(statement):
+        senders.setdefault(name, received_at)
+    return senders
+
+
 def accepted_submissions(session: Session, unit: str) -> list[Submission]:
     """Return the unit's accepted submissions, one per week, with their rows."""
     return list(session.scalars(select(Submission).join(Submission.unit)
                                 .where(Unit.name == unit, Submission.status == SubmissionStatus.ACCEPTED)))
+
+
+def find_notice(session: Session, notice_key: str) -> OutboxMail | None:
+    """Return the outbox row of a scheduled notice or alert by its notice key, or None."""
+    return session.scalars(select(OutboxMail).where(OutboxMail.notice_key == notice_key)).first()
 
 
 def find_outbox_mail(session: Session, mail_message_id: str) -> OutboxMail | None:

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, contains_eager
 
 from ingest.demand import DemandForm, DemandRow
+from ingest.summary import SummaryPlan
 from ingest.table import CheckedReport
 from store.models import (
     BouncingAddress,
@@ -29,6 +30,7 @@ from store.models import (
     ReportRowRecord,
     Submission,
     SubmissionStatus,
+    SummaryMaterial,
     Unit,
     ViolationRecord,
 )
@@ -503,6 +505,33 @@ def list_demand_forms(session: Session) -> list[DemandFormRecord]:
         .order_by(Unit.name, DemandFormRecord.id)
     )
     return list(session.scalars(statement))
+
+
+def record_summary(session: Session, *, message: Message, unit: Unit, plan: SummaryPlan,
+                   received_at: dt.datetime) -> SummaryMaterial:
+    """Record the summary material of one mail; the files stay in the archived mail's bytes.
+
+    The same mail processed again (after a crash) returns the record made the first time.
+    """
+    existing = session.scalars(select(SummaryMaterial).where(
+        SummaryMaterial.message_id == message.id, SummaryMaterial.unit_id == unit.id)).first()
+    if existing is not None:
+        return existing
+    record = SummaryMaterial(
+        message_id=message.id, unit_id=unit.id,
+        files=[{"name": item.name, "size": item.size, "sha256": item.sha256} for item in plan.files],
+        links=list(plan.links), received_at=received_at, created_at=_utcnow(),
+    )
+    session.add(record)
+    session.flush()
+    logger.info("unit %s: summary material recorded from message #%d: %d file(s), %d link(s)",
+                unit.name, message.id, len(plan.files), len(plan.links))
+    return record
+
+
+def list_summaries(session: Session) -> list[SummaryMaterial]:
+    """Return every recorded summary material, oldest first."""
+    return list(session.scalars(select(SummaryMaterial).order_by(SummaryMaterial.received_at, SummaryMaterial.id)))
 
 
 # --- outbox ------------------------------------------------------------------------------------
