@@ -353,6 +353,8 @@ class UnitFinding:
     week: int
     finding: Finding
     explained: bool = False
+    # The accepted report the finding is about, for ``zhoubao explain``.
+    submission_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -263,18 +263,72 @@ def status(app: AppContext, week: int | None) -> None:
 @click.option("--dry-run", is_flag=True, help="只列出现在应发送的通知（类型、单位、收件人、主题），不发送也不写入数据库。")
 @click.pass_obj
 def remind(app: AppContext, dry_run: bool) -> None:
-    """列出此刻到期、尚未发送的截止前提醒、逾期通知和每周汇总。"""
-    if not dry_run:
-        click.echo("本版本尚不能发送提醒和通知，将在后续版本中提供。"
-                   "现在可用 zhoubao remind --dry-run 查看此刻应发送哪些通知。", err=True)
-        sys.exit(2)
-
+    """发送此刻到期、尚未发送的截止前提醒、逾期通知和每周汇总（服务运行时会自动发送）。"""
     from service.notices import format_plan, plan_notices
 
-    settings = app.settings(require_secrets=False)
+    settings = app.settings(require_secrets=not dry_run)
     database = app.database(require_secrets=False)
     with database.session() as session:
         planned = plan_notices(settings, session, app.clock.now())
         click.echo(format_plan(settings, planned))
         # Planning only reads, so nothing is left to commit.
         session.rollback()
+    if dry_run or not planned:
+        return
+
+    from service.runtime import notices_job, outbox_job
+
+    if not notices_job(settings, database, app.clock):
+        raise UserError("通知未能放入发送队列：数据库出错，详见日志。")
+    if not outbox_job(settings, database, app.clock):
+        raise UserError("部分通知未能发出，已留在发送队列中，服务运行时会按间隔重试。"
+                        "请检查配置文件 [smtp] 一节和网络，详见日志。")
+    click.echo("以上通知已发送。")
+
+
+@main.command()
+@click.option("--week", type=int, metavar="周次", help="只列出该周的报表；默认列出截至目前的各周。")
+@click.pass_obj
+def findings(app: AppContext, week: int | None) -> None:
+    """列出已登记报表中需要核实的数据（累计数对不上、村数超过本单位村数）及是否已说明。"""
+    from service.notices import accepted_reports, findings_of, format_findings
+
+    settings = app.settings(require_secrets=False)
+    calendar = settings.campaign.calendar()
+    weeks = [week] if week is not None else calendar.weeks()
+    database = app.database(require_secrets=False)
+    with database.session() as session:
+        accepted = accepted_reports(session, app.clock.now())
+        click.echo(format_findings(findings_of(settings, session, accepted, weeks)))
+
+
+@main.command()
+@click.argument("submission_id", type=int, metavar="报表编号")
+@click.argument("checks", nargs=-1, metavar="[检查项...]")
+@click.option("--note", default="", help="说明的内容，例如“已电话核实，上周漏报2场”。")
+@click.pass_obj
+def explain(app: AppContext, submission_id: int, checks: tuple[str, ...], note: str) -> None:
+    """把一份报表需要核实的数据标为已说明（报表编号和检查项见 zhoubao findings）。
+
+    不写检查项时，该报表的各项均标为已说明。
+    """
+    from service.notices import accepted_reports, findings_of
+    from store import repository
+
+    settings = app.settings(require_secrets=False)
+    database = app.database(require_secrets=False)
+    with database.session() as session:
+        accepted = accepted_reports(session, app.clock.now())
+        found = [item for item in findings_of(settings, session, accepted, settings.campaign.calendar().weeks())
+                 if item.submission_id == submission_id]
+        if not found:
+            raise UserError(f"报表 #{submission_id} 没有需要核实的数据。请用 zhoubao findings 查看报表编号。")
+        codes = [str(item.finding.check) for item in found]
+        unknown = [check for check in checks if check.upper() not in codes]
+        if unknown:
+            raise UserError(f"报表 #{submission_id} 没有检查项 {'、'.join(unknown)}，"
+                            f"该报表需要核实的是：{'、'.join(codes)}。")
+        chosen = [check.upper() for check in checks] or codes
+        for code in chosen:
+            repository.explain_finding(session, submission_id, code, note, app.clock.now())
+    click.echo(f"已把报表 #{submission_id}（{found[0].unit}第{found[0].week}周）的 {'、'.join(chosen)} 标为已说明。")

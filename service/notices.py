@@ -320,7 +320,7 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
     """Return the admin's digest of ``week`` as known at ``now``."""
     calendar = settings.campaign.calendar()
     statuses = week_status(settings, session, week, now)
-    accepted = _accepted_reports(session, now)
+    accepted = accepted_reports(session, now)
     window_start = calendar.deadline(week) - _WEEK
 
     return DigestNotice(
@@ -334,7 +334,7 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
         missing=[item.unit.name for item in statuses if item.state is ReportState.MISSING],
         week_totals=_sum_columns([item for item in accepted if item.week == week], COLUMNS),
         campaign_totals=_sum_columns([item for item in accepted if item.week <= week], _CAMPAIGN_SUMMED),
-        findings=_findings(settings, calendar, accepted, week),
+        findings=findings_of(settings, session, accepted, [week]),
         held_mails=_held_mails(session, window_start, now),
         failed_mails=[FailedMail(mail.recipient, mail.subject, mail.last_error or "", mail.next_attempt_at)
                       for mail in repository.failed_outbox(session, window_start)],
@@ -348,7 +348,8 @@ def _reported(status: UnitStatus) -> ReportedUnit:
     return ReportedUnit(status.unit.name, status.submission.received_at)
 
 
-def _accepted_reports(session: Session, now: dt.datetime) -> list[Submission]:
+def accepted_reports(session: Session, now: dt.datetime) -> list[Submission]:
+    """Return the accepted reports received by ``now``, by unit name and week."""
     statement = (
         select(Submission).join(Submission.unit)
         .where(Submission.status == SubmissionStatus.ACCEPTED, Submission.received_at <= now)
@@ -374,21 +375,32 @@ def _sum_columns(submissions: list[Submission], columns: Iterable[int]) -> dict[
     return sums
 
 
-def _findings(settings: Settings, calendar: Campaign, accepted: list[Submission],
-              week: int) -> list[UnitFinding]:
+def findings_of(settings: Settings, session: Session, accepted: list[Submission],
+                weeks: Iterable[int]) -> list[UnitFinding]:
+    """Return the 核实性 findings of the accepted reports of ``weeks``, marked when explained.
+
+    ``accepted`` holds every accepted report known at the moment, since each week is compared
+    with the unit's latest earlier one.
+    """
+    calendar = settings.campaign.calendar()
     villages = {unit.name: unit.villages for unit in settings.units}
-    by_unit: dict[str, list[WeekTotals]] = defaultdict(list)
+    explained = repository.explained_findings(session)
+    by_unit: dict[str, list[tuple[Submission, WeekTotals]]] = defaultdict(list)
     for submission in accepted:
-        by_unit[submission.unit.name].append(WeekTotals(submission.week, _totals(submission)))
+        by_unit[submission.unit.name].append((submission, WeekTotals(submission.week, _totals(submission))))
 
     findings = []
-    for unit, reports in by_unit.items():
-        current = next((report for report in reports if report.week == week), None)
-        if current is None:
-            continue
-        previous = previous_accepted(reports, week)
-        for finding in check_consistency(current, previous, calendar, villages.get(unit)):
-            findings.append(UnitFinding(unit, week, finding))
+    for week in weeks:
+        for unit, reports in by_unit.items():
+            current = next(((item, totals) for item, totals in reports if totals.week == week), None)
+            if current is None:
+                continue
+            submission, totals = current
+            previous = previous_accepted([totals for _, totals in reports], week)
+            for finding in check_consistency(totals, previous, calendar, villages.get(unit)):
+                findings.append(UnitFinding(unit, week, finding,
+                                            explained=(submission.id, str(finding.check)) in explained,
+                                            submission_id=submission.id))
     return findings
 
 
@@ -448,6 +460,18 @@ def format_plan(settings: Settings, planned: list[PlannedNotice]) -> str:
         about = f"第{item.week}周" if item.week is not None else item.notice.deadline_name.document
         for recipient in item.recipients:
             rows.append((about, _KIND_LABELS[item.kind], item.unit or "管理员", recipient, subject))
+    return _table(rows)
+
+
+def format_findings(findings: list[UnitFinding]) -> str:
+    """Return the 核实性 findings as a terminal table: report number, unit, week, check, state, text."""
+    if not findings:
+        return "没有需要核实的数据。"
+    rows = [("报表编号", "单位", "周次", "检查项", "状态", "内容")]
+    for item in findings:
+        state = "已说明" if item.explained else "待核实"
+        rows.append((f"#{item.submission_id}", item.unit, f"第{item.week}周", str(item.finding.check), state,
+                     item.finding.message))
     return _table(rows)
 
 

@@ -23,6 +23,7 @@ from store.models import (
     DemandFormRecord,
     DemandFormStatus,
     DemandRowRecord,
+    FindingExplanation,
     Message,
     MessageOutcome,
     OutboxMail,
@@ -505,6 +506,26 @@ def list_demand_forms(session: Session) -> list[DemandFormRecord]:
         .order_by(Unit.name, DemandFormRecord.id)
     )
     return list(session.scalars(statement))
+
+
+def explain_finding(session: Session, submission_id: int, code: str, note: str,
+                    now: dt.datetime) -> FindingExplanation:
+    """Mark the 核实性 finding ``code`` of a report explained; a second mark replaces the note."""
+    record = session.scalars(select(FindingExplanation).where(
+        FindingExplanation.submission_id == submission_id, FindingExplanation.code == code)).first()
+    if record is None:
+        record = FindingExplanation(submission_id=submission_id, code=code, note=note, explained_at=now)
+        session.add(record)
+    else:
+        record.note, record.explained_at = note, now
+    session.flush()
+    return record
+
+
+def explained_findings(session: Session) -> set[tuple[int, str]]:
+    """Return (submission id, check code) of every finding marked explained."""
+    rows = session.execute(select(FindingExplanation.submission_id, FindingExplanation.code))
+    return {(submission_id, code) for submission_id, code in rows}
 
 
 def record_summary(session: Session, *, message: Message, unit: Unit, plan: SummaryPlan,

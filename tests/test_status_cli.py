@@ -1,4 +1,4 @@
-"""``zhoubao status`` and ``zhoubao remind --dry-run`` with a fixed clock, on SQLite and PostgreSQL."""
+"""``zhoubao status`` and ``zhoubao remind`` with a fixed clock, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from service.cli import main
 from store import repository
+from tests.fixtures.smtp import SINK_PASSWORD, SINK_USER
 from tests.test_notice_planner import populate_week_3, write_config
 
 
@@ -117,12 +118,36 @@ def test_remind_dry_run_nothing_due(config_path):
     assert output.strip() == "当前没有需要发送的通知。"
 
 
-def test_remind_without_dry_run_exits_two(config_path):
+@pytest.fixture
+def sink_config(config_path, smtp_sink_auth):
+    smtp = f'port = {smtp_sink_auth.port}\nusername = "{SINK_USER}"\npassword = "{SINK_PASSWORD}"'
+    text = config_path.read_text(encoding="utf-8").replace("port = 1025", smtp)
+    config_path.write_text(text, encoding="utf-8")
+    return config_path
+
+
+def test_remind_sends_due_notices(sink_config, smtp_sink_auth):
+    result = invoke(sink_config, "2023-12-22T19:05:00+08:00", "remind")
+
+    assert result.exit_code == 0, result.output
+    assert "以上通知已发送。" in result.output
+    assert "kexie-admin@example.test" in [item.rcpt_tos[0] for item in smtp_sink_auth.messages]
+
+
+def test_remind_twice_sends_once(sink_config, smtp_sink_auth):
+    invoke(sink_config, "2023-12-22T19:05:00+08:00", "remind")
+    sent = len(smtp_sink_auth.messages)
+
+    result = invoke(sink_config, "2023-12-22T19:10:00+08:00", "remind")
+
+    assert result.output.strip() == "当前没有需要发送的通知。"
+    assert len(smtp_sink_auth.messages) == sent
+
+
+def test_remind_smtp_down_keeps_queue(config_path, database):
     result = invoke(config_path, "2023-12-22T19:05:00+08:00", "remind")
-    assert result.exit_code == 2
 
-
-def test_remind_without_dry_run_sends_nothing(config_path, database):
-    invoke(config_path, "2023-12-22T19:05:00+08:00", "remind")
+    assert result.exit_code == 1
+    assert "已留在发送队列中" in result.output
     with database.session() as session:
-        assert repository.list_outbox(session) == []
+        assert {str(mail.status) for mail in repository.list_outbox(session)} == {"pending"}
