@@ -378,6 +378,16 @@ class FailedMail:
 
 
 @dataclass(frozen=True)
+class BouncingRecipient:
+    """A unit's address that mail bounced from and that has sent nothing since."""
+
+    address: str
+    unit: str | None
+    bounced_at: dt.datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class OneOffStatus:
     """The units that have and have not sent a one-off document, for a line in the digest."""
 
@@ -411,6 +421,7 @@ class DigestNotice:
     findings: list[UnitFinding] = field(default_factory=list)
     held_mails: list[HeldMail] = field(default_factory=list)
     failed_mails: list[FailedMail] = field(default_factory=list)
+    bouncing: list[BouncingRecipient] = field(default_factory=list)
     one_off: list[OneOffStatus] = field(default_factory=list)
     campaign_name: str = "科技之冬"
     tz: ZoneInfo = BEIJING

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -30,6 +30,7 @@ from ingest.rules import RULES
 from ingest.table import RuleId, Violation
 from ingest.units import UnitDirectory, UnitSettings
 from notify.notices import (
+    BouncingRecipient,
     ChaseNotice,
     Contact,
     DigestNotice,
@@ -201,16 +202,26 @@ def plan_notices(settings: Settings, session: Session, now: dt.datetime) -> list
 def _plan_chase(settings: Settings, session: Session, calendar: Campaign, kind: ScheduledNotice,
                 week: int, now: dt.datetime) -> list[PlannedNotice]:
     planned = []
+    bouncing = repository.bouncing_now(session)
     for status in week_status(settings, session, week, now):
         if status.accepted:
             continue
-        if not status.unit.emails:
-            logger.warning("unit %s week %d: no address configured, %s not planned",
-                           status.unit.name, week, kind)
+        recipients = _deliverable(status.unit, bouncing, f"{kind}; week={week}")
+        if not recipients:
             continue
         notice = _chase_notice(settings, session, calendar, kind, week, status, now)
-        planned.append(PlannedNotice(kind, status.unit.name, week, status.unit.emails, notice))
+        planned.append(PlannedNotice(kind, status.unit.name, week, recipients, notice))
     return planned
+
+
+def _deliverable(unit: UnitSettings, bouncing: Mapping[str, object], notice: str) -> tuple[str, ...]:
+    """Return the unit's addresses that do not bounce; log when none is left."""
+    recipients = tuple(address for address in unit.emails if address.lower() not in bouncing)
+    if not unit.emails:
+        logger.warning("unit %s: no address configured, %s not planned", unit.name, notice)
+    elif not recipients:
+        logger.warning("unit %s: every address bounces, %s not planned", unit.name, notice)
+    return recipients
 
 
 def _chase_notice(settings: Settings, session: Session, calendar: Campaign, kind: ScheduledNotice,
@@ -249,13 +260,17 @@ def one_off_units(settings: Settings, calendar: Campaign, deadline: dt.datetime)
 def _plan_one_off(settings: Settings, session: Session, calendar: Campaign, item: OneOffNotice,
                   now: dt.datetime) -> list[PlannedNotice]:
     sent = outcomes.one_off_senders(session, item.document, now)
+    bouncing = repository.bouncing_now(session)
     planned = []
     for unit in one_off_units(settings, calendar, item.deadline):
-        if unit.name in sent or not unit.emails:
+        if unit.name in sent:
+            continue
+        recipients = _deliverable(unit, bouncing, f"{item.kind}; deadline={item.document}")
+        if not recipients:
             continue
         notice = _build_chase(settings, session, item.kind, unit, now, deadline=item.deadline,
                               deadline_name=OneOffDeadline(item.document))
-        planned.append(PlannedNotice(item.kind, unit.name, None, unit.emails, notice))
+        planned.append(PlannedNotice(item.kind, unit.name, None, recipients, notice))
     return planned
 
 
@@ -338,10 +353,18 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
         held_mails=_held_mails(session, window_start, now),
         failed_mails=[FailedMail(mail.recipient, mail.subject, mail.last_error or "", mail.next_attempt_at)
                       for mail in repository.failed_outbox(session, window_start)],
+        bouncing=_bouncing(settings, session),
         one_off=one_off_status(settings, session, now),
         campaign_name=settings.campaign.name,
         tz=settings.campaign.timezone,
     )
+
+
+def _bouncing(settings: Settings, session: Session) -> list[BouncingRecipient]:
+    directory = settings.unit_directory()
+    return [BouncingRecipient(record.address, getattr(directory.by_email(record.address), "name", None),
+                              record.last_seen_at, record.reason)
+            for record in sorted(repository.bouncing_now(session).values(), key=lambda item: item.address)]
 
 
 def _reported(status: UnitStatus) -> ReportedUnit:

@@ -752,6 +752,23 @@ def find_bouncing(session: Session, address: str) -> BouncingAddress | None:
     return session.get(BouncingAddress, address.strip().lower())
 
 
+def bouncing_now(session: Session) -> dict[str, BouncingAddress]:
+    """Return the addresses that bounced since the last mail received from them, by address.
+
+    A mail from an address after its bounce shows the mailbox works again (a full mailbox was
+    emptied, say), so the address counts as bouncing no longer.
+    """
+    last_mail = (
+        select(func.lower(Message.sender).label("sender"), func.max(Message.received_at).label("at"))
+        .where(Message.sender.is_not(None)).group_by(func.lower(Message.sender)).subquery()
+    )
+    statement = (
+        select(BouncingAddress).outerjoin(last_mail, last_mail.c.sender == BouncingAddress.address)
+        .where((last_mail.c.at.is_(None)) | (last_mail.c.at < BouncingAddress.last_seen_at))
+    )
+    return {record.address: record for record in session.scalars(statement)}
+
+
 def list_bouncing(session: Session) -> list[BouncingAddress]:
     """Return every address that mail bounced from, by address."""
     return list(session.scalars(select(BouncingAddress).order_by(BouncingAddress.address)))

@@ -375,3 +375,37 @@ def test_queue_notices_twice_queues_once(database, settings):
 
     assert first > 0
     assert second == 0
+
+
+# --- addresses that bounce -----------------------------------------------------------------------
+
+
+def bounce(database: Database, address: str, moment: dt.datetime) -> None:
+    with database.session() as session:
+        repository.record_bounce(session, address, "5.1.1 550 User not found", moment)
+
+
+def test_bouncing_address_not_chased(database, settings):
+    bounce(database, "huiyuan_kx@example.test", at(21, 9))
+
+    planned = plan(database, settings, at(22, 12, 30))
+
+    assert ("reminder", "惠远镇") not in summary(planned)
+    assert ("reminder", "清水河镇") in summary(planned)
+
+
+def test_mail_after_bounce_clears_it(database, settings):
+    bounce(database, "huiyuan_kx@example.test", at(20, 9))
+    submit(database, 7, "惠远镇", at(21, 10), week=2)
+
+    planned = plan(database, settings, at(22, 12, 30))
+
+    assert ("reminder", "惠远镇") in summary(planned)
+
+
+def test_digest_lists_bouncing_unit(database, settings):
+    bounce(database, "huiyuan_kx@example.test", at(21, 9))
+
+    listed = digest(database, settings, at(22, 20)).notice.bouncing
+
+    assert [(item.address, item.unit) for item in listed] == [("huiyuan_kx@example.test", "惠远镇")]

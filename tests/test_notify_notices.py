@@ -19,6 +19,7 @@ from ingest.rules import RULES, check_table
 from ingest.table import RuleId, Violation
 from notify.notices import (
     AlertNotice,
+    BouncingRecipient,
     Contact,
     DigestNotice,
     FailedMail,
@@ -455,8 +456,17 @@ def test_digest_one_off_line():
 
 
 def test_digest_empty_sections_say_none():
-    text = render_notice(digest(findings=[], held_mails=[], failed_mails=[])).text
-    assert text.count("无。") == 3
+    text = render_notice(digest(findings=[], held_mails=[], failed_mails=[], bouncing=[])).text
+    assert text.count("无。") == 4
+
+
+def test_digest_lists_bouncing_address():
+    bounce = BouncingRecipient("huiyuan_kx@example.test", "惠远镇", dt.datetime(2023, 12, 20, 9, 5, tzinfo=BEIJING),
+                               "5.1.1 550 User not found")
+    rendered = render_notice(digest(bouncing=[bounce]))
+
+    assert "1. huiyuan_kx@example.test（惠远镇），2023年12月20日 09:05（北京时间）退信" in rendered.text
+    assert "5.1.1 550 User not found" in rendered.html
 
 
 def test_digest_without_one_off():
