@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from html import escape
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -214,31 +213,11 @@ def _report_notice(session: Session, record: RecordedReport, settings: Settings,
     return RejectionNotice(violations=report.violations, **common)
 
 
-LIBREOFFICE_ALERT_SUBJECT = "系统提示：请在服务器上安装 LibreOffice，以便读取旧版 Word 和 WPS 文件"
-LIBREOFFICE_ALERT_TEXT = """管理员您好：
-
-有乡镇发来了旧版 Word（.doc）、WPS 文字（.wps）或 WPS 表格（.et）格式的统计表。服务器上没有安装 LibreOffice，本系统无法读取这些文件，已回复发件人改存为 .xlsx 或 .docx 后重新发送。
-
-安装 LibreOffice 后，本系统即可直接读取这类文件，不必再麻烦乡镇另存。在 Debian 或 Ubuntu 服务器上，以管理员身份执行：
-
-    apt-get install -y --no-install-recommends libreoffice-calc-nogui libreoffice-writer-nogui
-
-{path_advice}
-
-本提示只发送一次。
-
-{signature}
-（本邮件由系统自动发送。）
-"""
+LIBREOFFICE_INSTALL = "apt-get install -y --no-install-recommends libreoffice-calc-nogui libreoffice-writer-nogui"
 
 
 def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.datetime) -> None:
     """Tell the admin once that LibreOffice is missing; later calls queue nothing."""
-    recipient = settings.admin_emails[0] if settings.admin_emails else settings.smtp.from_address
-    message_id = f"<alert.libreoffice-missing@{settings.smtp.from_address.rpartition('@')[2]}>"
-    if outcomes.find_outbox_mail(session, message_id) is not None:
-        return
-
     configured = settings.libreoffice.path
     if configured:
         path_advice = (f"配置文件 [libreoffice] 一节的 path 填写的是 {configured}，该文件不存在或不能执行。"
@@ -246,25 +225,20 @@ def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.dateti
     else:
         path_advice = ("安装后无需修改配置，也无需重启服务。若 soffice 不在系统路径中，"
                        "请在配置文件 [libreoffice] 一节的 path 中填写其完整路径。")
-    text = LIBREOFFICE_ALERT_TEXT.format(signature=settings.smtp.from_name, path_advice=path_advice)
-    html = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in text.split("\n\n"))
-    composed = compose_mail(
-        from_address=settings.smtp.from_address,
-        from_name=settings.smtp.from_name,
-        to=recipient,
-        subject=LIBREOFFICE_ALERT_SUBJECT,
-        text=text,
-        html=html,
-        kind="alert",
-        now=now,
-        in_reply_to=None,
-        references=[],
+    alert = AlertNotice(
+        title="请在服务器上安装 LibreOffice，以便读取旧版 Word 和 WPS 文件",
+        lines=[
+            "有乡镇发来了旧版 Word（.doc）、WPS 文字（.wps）或 WPS 表格（.et）格式的统计表。服务器上没有安装 "
+            "LibreOffice，本系统无法读取这些文件，已回复发件人改存为 .xlsx 或 .docx 后重新发送。",
+            "安装 LibreOffice 后，本系统即可直接读取这类文件，不必再麻烦乡镇另存。"
+            f"在 Debian 或 Ubuntu 服务器上，以管理员身份执行：{LIBREOFFICE_INSTALL}",
+            path_advice,
+            "本提示只发送一次。",
+        ],
+        tz=settings.campaign.timezone,
     )
-    composed.replace_header("Message-ID", message_id)
-    repository.enqueue_mail(session, message=None, kind="alert", recipient=recipient,
-                            subject=LIBREOFFICE_ALERT_SUBJECT, mail_message_id=message_id,
-                            raw=bytes(composed), now=now)
-    logger.warning("alert: LibreOffice missing, alert queued once for %s", recipient)
+    if queue_alert(session, settings, alert, "alert; libreoffice-missing", now):
+        logger.warning("alert: LibreOffice missing, alert queued once")
 
 
 def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int:

@@ -52,6 +52,9 @@ def test_libreoffice_missing_told_once(service_setup):
     kinds = sorted((mail["To"], mail["X-Zhoubao-Notice"]) for mail in replies(service_setup))
     assert kinds == [("kexie-admin@example.test", "alert"), ("shuiding_kx@163.com", "unreadable"),
                      ("shuiding_kx@163.com", "unreadable")]
+    alert = next(mail for mail in replies(service_setup) if mail["X-Zhoubao-Notice"] == "alert")
+    assert alert["Subject"] == "系统提示：请在服务器上安装 LibreOffice，以便读取旧版 Word 和 WPS 文件"
+    assert "/nonexistent/soffice" in alert.get_body(("plain",)).get_content()
 
 
 def test_demand_form_receipt(service_setup):
