@@ -204,19 +204,9 @@ def _superseded_by(session: Session, submission: Submission) -> Submission | Non
 
 def _compete(session: Session, submission: Submission) -> None:
     """Make ``submission`` (not yet accepted) the accepted one of its week unless a later one is."""
-    current = session.scalars(select(Submission).where(
-        Submission.unit_id == submission.unit_id, Submission.week == submission.week,
-        Submission.status == SubmissionStatus.ACCEPTED)).one_or_none()
+    current = repository.find_accepted(session, submission.unit_id, submission.week)
     if current is not None and current.received_at > submission.received_at:
         submission.superseded_by_id = current.id
         session.flush()
         return
-    if current is not None:
-        current.status = SubmissionStatus.SUPERSEDED
-        session.flush()
-    submission.status = SubmissionStatus.ACCEPTED
-    submission.superseded_by_id = None
-    session.flush()
-    if current is not None:
-        current.superseded_by_id = submission.id
-        session.flush()
+    repository.take_over(session, submission, current)

@@ -266,13 +266,7 @@ def _reinstate(session: Session, existing: Submission, received_at: dt.datetime)
     if current is None or current.received_at > received_at:
         return False
 
-    current.status = SubmissionStatus.SUPERSEDED
-    session.flush()
-    existing.status = SubmissionStatus.ACCEPTED
-    existing.superseded_by_id = None
-    session.flush()
-    current.superseded_by_id = existing.id
-    session.flush()
+    take_over(session, existing, current)
     return True
 
 
@@ -348,13 +342,47 @@ def _row_records(report: CheckedReport) -> list[ReportRowRecord]:
 
 
 def _find_accepted(session: Session, unit: Unit, week: int) -> Submission | None:
+    return find_accepted(session, unit.id, week)
+
+
+def find_accepted(session: Session, unit_id: int, week: int) -> Submission | None:
+    """Return the unit's accepted submission of ``week``, or None."""
     return session.scalars(
         select(Submission).where(
-            Submission.unit_id == unit.id,
+            Submission.unit_id == unit_id,
             Submission.week == week,
             Submission.status == SubmissionStatus.ACCEPTED,
         )
     ).one_or_none()
+
+
+def take_over(
+    session: Session,
+    record: Submission | DemandFormRecord,
+    current: Submission | DemandFormRecord | None,
+) -> None:
+    """Make ``record`` the accepted row in place of ``current``, the accepted one so far, if any.
+
+    ``record`` may be new or stored. The partial unique index allows one accepted row per unit
+    (and week), so ``current`` leaves 'accepted' in a flush before ``record`` enters it.
+    """
+    accepted, superseded = _STATES[type(record)]
+    if current is not None:
+        current.status = superseded
+        session.flush()
+    record.status = accepted
+    record.superseded_by_id = None
+    session.add(record)
+    session.flush()
+    if current is not None:
+        current.superseded_by_id = record.id
+        session.flush()
+
+
+_STATES = {
+    Submission: (SubmissionStatus.ACCEPTED, SubmissionStatus.SUPERSEDED),
+    DemandFormRecord: (DemandFormStatus.ACCEPTED, DemandFormStatus.SUPERSEDED),
+}
 
 
 def _insert_superseding(
@@ -364,8 +392,6 @@ def _insert_superseding(
     superseded: SubmissionStatus | DemandFormStatus,
 ) -> None:
     """Insert an accepted ``record`` that replaces ``current``, the accepted one so far, if any."""
-    # The partial unique index allows one accepted row per unit (and week), so the older row must
-    # leave 'accepted' in a flush before the newer one is inserted.
     if current is not None and current.received_at > record.received_at:
         # Mail processed out of order: the file received later stays the valid one.
         record.status = superseded
@@ -373,17 +399,7 @@ def _insert_superseding(
         session.add(record)
         session.flush()
         return
-
-    if current is not None:
-        current.status = superseded
-        session.flush()
-
-    session.add(record)
-    session.flush()
-
-    if current is not None:
-        current.superseded_by_id = record.id
-        session.flush()
+    take_over(session, record, current)
 
 
 def list_submissions(session: Session) -> list[Submission]:
