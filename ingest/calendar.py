@@ -329,15 +329,14 @@ def one_off_moments(campaign: Campaign, schedule: NoticeSchedule,
 
     The schedule is written for the weekly deadline, so each notice keeps its distance from it:
     with weekly deadlines at 18:00 and reminders at 12:00, a one-off deadline at 18:00 on
-    2024年3月20日 gets its reminder at 12:00 that day. One-off deadlines have no digest of their
-    own; the weekly digest reports on them.
+    2024年3月20日 gets its reminder at 12:00 that day. The digest after a one-off deadline lists
+    who sent the document; the weekly digests list it too while its deadline is near.
     """
     weekly_time = campaign.first_deadline.astimezone(campaign.timezone).time()
     planned = [
         OneOffNotice(kind, document, deadline, deadline + time.offset_from(weekly_time))
         for document, deadline in deadlines.items()
         for kind, time in schedule.times().items()
-        if kind is not ScheduledNotice.DIGEST
     ]
     return sorted(planned, key=lambda notice: (notice.moment, _KIND_ORDER[notice.kind], notice.document))
 

@@ -438,6 +438,32 @@ class DigestNotice:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OneOffDigestNotice:
+    """汇总 for the admin after a one-off deadline: who sent the document and who did not.
+
+    Its templates are ``one-off-digest.*``; its X-Zhoubao-Notice value is
+    ``digest; deadline=summary`` or ``digest; deadline=demand-form``.
+    """
+
+    kind: ClassVar[NoticeKind] = NoticeKind.DIGEST
+    template: ClassVar[str] = "one-off-digest"
+
+    status: OneOffStatus
+    as_of: dt.datetime
+    campaign_name: str = "科技之冬"
+    tz: ZoneInfo = BEIJING
+
+    @property
+    def deadline_name(self) -> OneOffDeadline:
+        return self.status.deadline_name
+
+    @property
+    def header_kind(self) -> str:
+        """The X-Zhoubao-Notice value, such as ``digest; deadline=summary``."""
+        return _header_kind(self.kind, None, self.status.deadline_name)
+
+
+@dataclass(frozen=True, kw_only=True)
 class AlertNotice:
     """系统提示 to the admin about the service itself: a ``title`` and paragraphs of ``lines``."""
 
@@ -450,4 +476,4 @@ class AlertNotice:
 
 
 Notice = (ReceiptNotice | RejectionNotice | UnreadableNotice | HeldNotice | DemandReceiptNotice
-          | SummaryReceiptNotice | ReminderNotice | OverdueNotice | SecondOverdueNotice | DigestNotice | AlertNotice)
+          | SummaryReceiptNotice | OneOffDigestNotice | ReminderNotice | OverdueNotice | SecondOverdueNotice | DigestNotice | AlertNotice)

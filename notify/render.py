@@ -25,6 +25,7 @@ from notify.notices import (
     ChaseNotice,
     DigestNotice,
     Notice,
+    OneOffDigestNotice,
     ReceiptNotice,
     RejectionNotice,
     ReturnedUnit,
@@ -67,11 +68,13 @@ def render_notice(notice: Notice, template_dir: Path | None = None, *, signature
     environment = _environment(template_dir)
     context = {"notice": notice, "signature": signature, **_extra_context(notice)}
 
-    subject = environment.get_template(f"{notice.kind}.subject.j2").render(context)
+    # A notice class may share its kind with another and name templates of its own.
+    name = getattr(notice, "template", str(notice.kind))
+    subject = environment.get_template(f"{name}.subject.j2").render(context)
     return Rendered(
         subject=" ".join(subject.split()),
-        text=environment.get_template(f"{notice.kind}.txt.j2").render(context),
-        html=environment.get_template(f"{notice.kind}.html.j2").render(context),
+        text=environment.get_template(f"{name}.txt.j2").render(context),
+        html=environment.get_template(f"{name}.html.j2").render(context),
     )
 
 
@@ -106,6 +109,8 @@ def _extra_context(notice: Notice) -> dict[str, object]:
         return {"violations": violations, "signed_on": format_date(notice.as_of, notice.tz)}
     if isinstance(notice, DigestNotice):
         return _digest_context(notice)
+    if isinstance(notice, OneOffDigestNotice):
+        return {"signed_on": format_date(notice.as_of, notice.tz)}
     if isinstance(notice, AlertNotice) and notice.as_of is not None:
         return {"signed_on": format_date(notice.as_of, notice.tz)}
     return {}

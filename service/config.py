@@ -221,6 +221,11 @@ class Settings:
     def admin_emails(self) -> tuple[str, ...]:
         return self.admin.emails
 
+    @property
+    def admin_recipients(self) -> tuple[str, ...]:
+        """The addresses of the digest and alerts: [admin] emails, else the county mailbox."""
+        return self.admin.emails or (self.smtp.from_address,)
+
     def unit_directory(self) -> UnitDirectory:
         """Return the look-ups over the configured units."""
         return UnitDirectory(self.units)

@@ -37,6 +37,7 @@ from notify.notices import (
     FailedMail,
     HeldMail,
     OneOffDeadline,
+    OneOffDigestNotice,
     OneOffStatus,
     OverdueNotice,
     ReminderNotice,
@@ -104,7 +105,7 @@ class PlannedNotice:
     unit: str | None
     week: int | None  # None: a one-off deadline's notice
     recipients: tuple[str, ...]
-    notice: ChaseNotice | DigestNotice
+    notice: ChaseNotice | DigestNotice | OneOffDigestNotice
 
     @property
     def header_kind(self) -> str:
@@ -117,7 +118,7 @@ class PlannedNotice:
         return f"{self.header_kind}; unit={self.unit}" if self.unit else self.header_kind
 
     def recipient_key(self, recipient: str) -> str:
-        """The outbox's ``notice_key`` of this notice to ``recipient``."""
+        """Return the outbox's ``notice_key`` of this notice to ``recipient``."""
         return f"{self.header_kind}; to={recipient.lower()}"
 
 
@@ -195,7 +196,10 @@ def plan_notices(settings: Settings, session: Session, now: dt.datetime) -> list
         else:
             planned.extend(_plan_chase(settings, session, calendar, item.kind, item.week, now))
     for one_off in due_one_off_notices(calendar, settings.notices, settings.campaign.one_off, now):
-        planned.extend(_plan_one_off(settings, session, calendar, one_off, now))
+        if one_off.kind is ScheduledNotice.DIGEST:
+            planned.append(_plan_one_off_digest(settings, session, one_off, now))
+        else:
+            planned.extend(_plan_one_off(settings, session, calendar, one_off, now))
     return _without_queued(session, planned)
 
 
@@ -277,17 +281,27 @@ def _plan_one_off(settings: Settings, session: Session, calendar: Campaign, item
 def one_off_status(settings: Settings, session: Session, now: dt.datetime,
                    horizon: dt.timedelta = dt.timedelta(days=14)) -> list[OneOffStatus]:
     """Return who has and has not sent each one-off document due before ``now + horizon``."""
-    calendar = settings.campaign.calendar()
-    statuses = []
-    for document, deadline in sorted(settings.campaign.one_off.items(), key=lambda item: item[1]):
-        if deadline > now + horizon:
-            continue
-        sent = outcomes.one_off_senders(session, document, now)
-        units = [unit.name for unit in one_off_units(settings, calendar, deadline)]
-        statuses.append(OneOffStatus(OneOffDeadline(document), deadline,
-                                     received=[name for name in units if name in sent],
-                                     missing=[name for name in units if name not in sent]))
-    return statuses
+    deadlines = sorted(settings.campaign.one_off.items(), key=lambda item: item[1])
+    return [_one_off_status(settings, session, document, deadline, now)
+            for document, deadline in deadlines if deadline <= now + horizon]
+
+
+def _one_off_status(settings: Settings, session: Session, document: str, deadline: dt.datetime,
+                    now: dt.datetime) -> OneOffStatus:
+    sent = outcomes.one_off_senders(session, document, now)
+    units = [unit.name for unit in one_off_units(settings, settings.campaign.calendar(), deadline)]
+    return OneOffStatus(OneOffDeadline(document), deadline,
+                        received=[name for name in units if name in sent],
+                        missing=[name for name in units if name not in sent])
+
+
+def _plan_one_off_digest(settings: Settings, session: Session, item: OneOffNotice,
+                         now: dt.datetime) -> PlannedNotice:
+    status = _one_off_status(settings, session, item.document, item.deadline, now)
+    notice = OneOffDigestNotice(status=status, as_of=now, campaign_name=settings.campaign.name,
+                                tz=settings.campaign.timezone)
+    recipients = settings.admin_recipients
+    return PlannedNotice(ScheduledNotice.DIGEST, None, None, tuple(recipients), notice)
 
 
 def _returned(status: UnitStatus) -> ReturnedReport | None:
@@ -326,7 +340,7 @@ def _without_queued(session: Session, planned: list[PlannedNotice]) -> list[Plan
 
 def _plan_digest(settings: Settings, session: Session, calendar: Campaign, week: int,
                  now: dt.datetime) -> PlannedNotice:
-    recipients = settings.admin.emails or (settings.smtp.from_address,)
+    recipients = settings.admin_recipients
     return PlannedNotice(ScheduledNotice.DIGEST, None, week, tuple(recipients),
                          build_digest(settings, session, week, now))
 
@@ -402,7 +416,7 @@ def findings_of(settings: Settings, session: Session, accepted: list[Submission]
                 weeks: Iterable[int]) -> list[UnitFinding]:
     """Return the 核实性 findings of the accepted reports of ``weeks``, marked when explained.
 
-    ``accepted`` holds every accepted report known at the moment, since each week is compared
+    ``accepted`` contains every accepted report known at the moment, since each week is compared
     with the unit's latest earlier one.
     """
     calendar = settings.campaign.calendar()

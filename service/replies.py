@@ -150,7 +150,7 @@ def queue_summary_links_alert(session: Session, settings: Settings, record: Summ
 def queue_alert(session: Session, settings: Settings, alert: AlertNotice, key: str,
                 now: dt.datetime) -> int:
     """Queue ``alert`` to each admin address once per ``key``; return the number of mails queued."""
-    recipients = settings.admin_emails or (settings.smtp.from_address,)
+    recipients = settings.admin_recipients
     rendered = render_notice(alert, settings.template_dir, signature=settings.smtp.from_name)
     queued = 0
     for recipient in recipients:

@@ -10,6 +10,7 @@ from ingest.calendar import NoticeSchedule, ScheduledNotice, due_one_off_notices
 from ingest.errors import ConfigError
 from ingest.summary import SummaryFile, SummaryPlan
 from service.config import load_settings
+from notify.render import render_notice
 from service.notices import format_plan, plan_notices
 from store import repository
 from tests.test_notice_planner import ADMIN, UNITS, config_text
@@ -36,7 +37,8 @@ def plan(database, settings, now):
 
 
 def one_off_kinds(planned) -> set[tuple[str, str | None]]:
-    return {(item.header_kind, item.unit) for item in planned if item.week is None}
+    """The header value and unit of each one-off notice to a unit; digests are left out."""
+    return {(item.header_kind, item.unit) for item in planned if item.week is None and item.unit}
 
 
 def send_summary(database, unit: str, received_at: dt.datetime) -> None:
@@ -65,6 +67,7 @@ def test_one_off_moments_keep_distance_from_deadline(settings):
     assert [(str(item.kind), item.moment) for item in moments] == [
         ("reminder", moment(2024, 3, 20, 12)),
         ("overdue", moment(2024, 3, 20, 18, 30)),
+        ("digest", moment(2024, 3, 20, 19)),
         ("overdue-2", moment(2024, 3, 23, 10)),
     ]
 
@@ -160,3 +163,36 @@ def test_template_folder_overrides_subject(tmp_path, database, database_url):
 def test_missing_template_folder_is_config_error(tmp_path, database_url):
     with pytest.raises(ConfigError, match="找不到文件夹"):
         with_templates(tmp_path, database_url, "no-such-folder")
+
+
+# --- the digest after a one-off deadline -----------------------------------------------------------
+
+
+def one_off_digest(database, settings, now):
+    return next(item for item in plan(database, settings, now)
+                if item.kind is ScheduledNotice.DIGEST and item.week is None)
+
+
+def test_summary_digest_after_deadline(database, settings):
+    send_summary(database, "惠远镇", moment(2024, 3, 19, 10))
+
+    planned = one_off_digest(database, settings, moment(2024, 3, 20, 19, 5))
+
+    assert planned.header_kind == "digest; deadline=summary"
+    assert planned.recipients == (ADMIN,)
+    assert planned.notice.status.missing == ["水定镇", "清水河镇", "芦草沟镇"]
+
+
+def test_summary_digest_renders_counts(database, settings):
+    send_summary(database, "惠远镇", moment(2024, 3, 19, 10))
+    rendered = render_notice(one_off_digest(database, settings, moment(2024, 3, 20, 19, 5)).notice)
+
+    assert rendered.subject == "汇总：科技之冬总结材料应报4个，已报1个、未报3个"
+    assert "截止时间为2024年3月20日（星期三）18:00（北京时间）" in rendered.text
+    assert "未报送：水定镇、清水河镇、芦草沟镇" in rendered.text
+    assert "水定镇、清水河镇、芦草沟镇" in rendered.html
+
+
+def test_summary_digest_not_before_its_time(database, settings):
+    planned = plan(database, settings, moment(2024, 3, 20, 18, 45))
+    assert not [item for item in planned if item.kind is ScheduledNotice.DIGEST and item.week is None]
