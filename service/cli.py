@@ -228,6 +228,37 @@ def db_upgrade(app: AppContext) -> None:
 
 
 @main.command()
+@click.argument("path", type=click.Path(path_type=Path), metavar="路径")
+@click.option("--run-pg-dump", is_flag=True,
+              help="数据库为 PostgreSQL 时直接运行 pg_dump 备份（须已安装 pg_dump）；不加此项时只显示应运行的命令。")
+@click.pass_obj
+def backup(app: AppContext, path: Path, run_pg_dump: bool) -> None:
+    """备份数据库。服务运行时也可以备份，备份内容是某一时刻完整一致的数据。
+
+    路径为文件时备份到该文件（文件不能已存在）；为文件夹时在其中新建按时间命名的文件。
+
+    SQLite 数据库由 zhoubao 直接复制。PostgreSQL 数据库只显示应运行的 pg_dump 命令，加 --run-pg-dump 时直接运行。
+
+    备份前不升级数据库。
+    """
+    from sqlalchemy.engine import make_url
+
+    from service.backup import backup_postgresql, backup_sqlite_file
+    from store.backup import BackupError
+
+    settings = app.settings(require_secrets=False)
+    url = make_url(settings.database.url)
+    stamp = app.clock.now().astimezone(settings.campaign.timezone).strftime("%Y%m%d-%H%M%S")
+    try:
+        if url.get_backend_name() == "sqlite":
+            click.echo(backup_sqlite_file(url, path, stamp))
+        else:
+            click.echo(backup_postgresql(url, path, stamp, run_pg_dump))
+    except BackupError as err:
+        raise UserError(err.reason) from err
+
+
+@main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
               default=Path("zhoubao-demo"), show_default=True,
               help="演示数据（SQLite 数据库、配置）存放的目录。")

@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_DATABASE_FILE = "zhoubao.sqlite3"
 PASSWORD_KEYS = ("password", "password_env", "password_file")
+# [database] has no "password" key, because a password written in the file belongs in the url.
+DATABASE_PASSWORD_KEYS = ("password_env", "password_file")
+MAILBOX_SECRET = "邮箱的客户端授权码"
 
 
 IMAP_PORTS = {Security.SSL: 993, Security.STARTTLS: 143, Security.NONE: 143}
@@ -454,7 +457,7 @@ _KNOWN_KEYS = {
                 "processed_folder", "poll_interval", "timeout"),
     "smtp": ("host", "port", "security", "username", *PASSWORD_KEYS, "from", "from_name",
              "timeout", "login", "rate_per_minute", "daily_cap_per_recipient"),
-    "database": ("url",),
+    "database": ("url", *DATABASE_PASSWORD_KEYS),
     "campaign": ("name", "first_deadline", "last_deadline", "timezone", "skipped_weeks",
                  "demand_form_deadline", "summary_deadline"),
     "units": ("name", "aliases", "emails", "from_week", "until_week", "villages"),
@@ -596,7 +599,42 @@ def _parse_database(table: _Table, data_dir: Path) -> DatabaseSettings:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         url = url.set(database=str(_resolve(table.source, url.database)))
 
+    url = _database_password(table, url)
     return DatabaseSettings(url.render_as_string(hide_password=False))
+
+
+def _database_password(table: _Table, url: URL) -> URL:
+    """Return ``url`` with the password that password_env or password_file names, if either is set.
+
+    The password is read even when secrets are not required, because every command that opens
+    the database needs it. URL.set escapes characters such as @ and / that a password may contain.
+    """
+    present = [key for key in DATABASE_PASSWORD_KEYS if table.has(key)]
+    if not present:
+        return url
+    if len(present) > 1:
+        raise ConfigError(
+            f"配置文件 {table.source.name} 中 [database] 同时填写了 password_env 和 password_file："
+            "两者只能填写其中一项，请删除多余的行。"
+        )
+
+    key = present[0]
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"配置文件 {table.source.name} 中 [database] {key} 只用于 PostgreSQL 数据库的密码，"
+            "而 url 指向 SQLite 数据库（SQLite 数据库没有密码）：请删除这一行。"
+        )
+    if url.password is not None:
+        raise ConfigError(
+            f"配置文件 {table.source.name} 中 [database] url 已含有密码，又填写了 {key}："
+            f"请删去 url 中“:密码@”的密码部分（保留 @），或删去 {key} 这一行。"
+        )
+
+    name = table.text(key, "")
+    secret_label = "数据库用户的密码"
+    if key == "password_env":
+        return url.set(password=_secret_from_env(table, name, secret_label))
+    return url.set(password=_secret_from_file(table, name, secret_label))
 
 
 def _parse_campaign(table: _Table) -> CampaignSettings:
@@ -692,17 +730,17 @@ def _secret(table: _Table, default: Secret | None) -> Secret:
         return Secret.unavailable(err)
 
 
-def _secret_from_env(table: _Table, name: str) -> str:
+def _secret_from_env(table: _Table, name: str, secret_label: str = MAILBOX_SECRET) -> str:
     value = table.source.environ.get(name, "")
     if not value:
         raise ConfigError(
             f"配置文件 {table.source.name} 中 {table.label} password_env 指定的环境变量 {name} "
-            "未设置或为空：请在启动服务前设置该环境变量，值为邮箱的客户端授权码。"
+            f"未设置或为空：请在启动服务前设置该环境变量，值为{secret_label}。"
         )
     return value
 
 
-def _secret_from_file(table: _Table, name: str) -> str:
+def _secret_from_file(table: _Table, name: str, secret_label: str = MAILBOX_SECRET) -> str:
     path = _resolve(table.source, name)
     try:
         value = path.read_text(encoding="utf-8-sig").strip()
@@ -714,7 +752,7 @@ def _secret_from_file(table: _Table, name: str) -> str:
     if not value:
         raise ConfigError(
             f"配置文件 {table.source.name} 中 {table.label} password_file 指定的文件 {path} "
-            "是空的：请在其中写入邮箱的客户端授权码。"
+            f"是空的：请在其中写入{secret_label}。"
         )
     return value
 

@@ -8,14 +8,12 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from ingest.bounces import bounced_recipients, failed_recipients
 from ingest.message import parse_message
 from service.samples.mails import MailStyle, build_mail
 from store import repository
-from store.models import Base, BouncingAddress
+from store.models import BouncingAddress
 from store.session import Database
 from tests.test_demand import fill_0001, migrate
 
@@ -303,19 +301,24 @@ TABLES_0002 = ["units", "messages", "submissions", "report_rows", "violations", 
                "demand_forms", "demand_rows"]
 
 
-@pytest.fixture
-def database_0002(database_url):
-    """A database at revision 0002 with one row in each of its tables."""
-    db = Database(database_url)
-    migrate(db, command.upgrade, "0002")
-    fill_0001(db)
-    with db.engine.begin() as connection:
+def fill_0002(database: Database) -> None:
+    """Write one row into each table that revision 0002 adds, referring to the rows of fill_0001."""
+    with database.engine.begin() as connection:
         connection.execute(sa.insert(DEMAND_FORMS_0002).values(
             id=1, message_id=1, unit_id=1, status="accepted", file_name="需求表.docx",
             file_sha256="d" * 64, source="表格1", received_at=NOW, created_at=NOW))
         connection.execute(sa.insert(DEMAND_ROWS_0002).values(
             id=1, demand_form_id=1, position=0, experts="农技专家", audience="农牧民",
             time="12月", place_mode="线下", content="冬季养殖", resources="", ref="表格1第3行"))
+
+
+@pytest.fixture
+def database_0002(database_url):
+    """A database at revision 0002 with one row in each of its tables."""
+    db = Database(database_url)
+    migrate(db, command.upgrade, "0002")
+    fill_0001(db)
+    fill_0002(db)
     yield db
     db.dispose()
 
@@ -324,26 +327,6 @@ def row_counts(database: Database, tables: list[str]) -> dict[str, int]:
     with database.engine.connect() as connection:
         return {name: connection.scalar(sa.select(sa.func.count()).select_from(sa.table(name)))
                 for name in tables}
-
-
-def test_upgrade_0002_keeps_rows(database_0002):
-    database_0002.upgrade()
-
-    assert row_counts(database_0002, TABLES_0002) == dict.fromkeys(TABLES_0002, 1)
-
-
-def test_upgrade_0002_reaches_0003(database_0002):
-    database_0002.upgrade()
-
-    assert database_0002.revision() == database_0002.head_revision()
-
-
-def test_upgrade_0002_matches_models(database_0002):
-    database_0002.upgrade()
-
-    with database_0002.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
 
 
 def test_upgrade_0002_then_record_bounce(database_0002):

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from ingest.errors import ConfigError
 from service.config import Secret, Security, load_settings
@@ -208,6 +209,69 @@ def test_database_mysql_rejected(tmp_path):
 def test_database_rejected_url_hides_password(tmp_path):
     message = error(tmp_path, BASE + '\n[database]\nurl = "mysql://u:dbsecret42@h/db"\n')
     assert "dbsecret42" not in message
+
+
+POSTGRES_NO_PASSWORD = '\n[database]\nurl = "postgresql+psycopg://zhoubao@db.example.test:5432/zhoubao"\n'
+# Characters that must be escaped in a URL's password.
+DB_PASSWORD = "p@ss:w/rd%41#"
+
+
+def test_database_password_env_joins_url(tmp_path):
+    text = BASE + POSTGRES_NO_PASSWORD + 'password_env = "ZHOUBAO_DB_PASSWORD"\n'
+    settings = load(tmp_path, text, {**ENV, "ZHOUBAO_DB_PASSWORD": DB_PASSWORD})
+    url = make_url(settings.database.url)
+    assert url.password == DB_PASSWORD
+    assert (url.username, url.host, url.database) == ("zhoubao", "db.example.test", "zhoubao")
+
+
+def test_database_password_file_joins_url(tmp_path):
+    (tmp_path / "db-password.txt").write_text(DB_PASSWORD + "\n", encoding="utf-8")
+    text = BASE + POSTGRES_NO_PASSWORD + 'password_file = "db-password.txt"\n'
+    assert make_url(load(tmp_path, text).database.url).password == DB_PASSWORD
+
+
+def test_database_password_env_hidden(tmp_path):
+    text = BASE + POSTGRES_NO_PASSWORD + 'password_env = "ZHOUBAO_DB_PASSWORD"\n'
+    settings = load(tmp_path, text, {**ENV, "ZHOUBAO_DB_PASSWORD": DB_PASSWORD})
+    assert DB_PASSWORD not in settings.database.safe_url
+    assert DB_PASSWORD not in repr(settings)
+
+
+def test_database_password_env_unset(tmp_path):
+    text = BASE + POSTGRES_NO_PASSWORD + 'password_env = "ZHOUBAO_DB_PASSWORD"\n'
+    message = error(tmp_path, text)
+    assert "环境变量 ZHOUBAO_DB_PASSWORD 未设置或为空" in message
+    assert "数据库用户的密码" in message
+
+
+def test_database_password_env_needed_without_secrets(tmp_path):
+    # Listing submissions needs no mail password, but it cannot open the database without this one.
+    text = BASE + POSTGRES_NO_PASSWORD + 'password_env = "ZHOUBAO_DB_PASSWORD"\n'
+    with pytest.raises(ConfigError, match="ZHOUBAO_DB_PASSWORD"):
+        load_settings(write(tmp_path, text), {}, require_secrets=False)
+
+
+def test_database_password_twice_rejected(tmp_path):
+    text = BASE + '\n[database]\nurl = "postgresql://zhoubao:dbsecret42@127.0.0.1/zhoubao"\n' \
+        'password_env = "ZHOUBAO_DB_PASSWORD"\n'
+    message = error(tmp_path, text, {**ENV, "ZHOUBAO_DB_PASSWORD": DB_PASSWORD})
+    assert "url 已含有密码" in message
+    assert "dbsecret42" not in message
+
+
+def test_database_password_env_and_file_rejected(tmp_path):
+    text = BASE + POSTGRES_NO_PASSWORD + 'password_env = "ZHOUBAO_DB_PASSWORD"\npassword_file = "pw.txt"\n'
+    assert "只能填写其中一项" in error(tmp_path, text, {**ENV, "ZHOUBAO_DB_PASSWORD": DB_PASSWORD})
+
+
+def test_database_password_for_sqlite_rejected(tmp_path):
+    text = BASE + '\n[database]\nurl = "sqlite:///x.sqlite3"\npassword_env = "ZHOUBAO_DB_PASSWORD"\n'
+    assert "只用于 PostgreSQL" in error(tmp_path, text, {**ENV, "ZHOUBAO_DB_PASSWORD": DB_PASSWORD})
+
+
+def test_database_plain_password_key_rejected(tmp_path):
+    text = BASE + POSTGRES_NO_PASSWORD + 'password = "dbsecret42"\n'
+    assert "[database] 的键 password 无法识别" in error(tmp_path, text)
 
 
 def test_settings_frozen(tmp_path):
