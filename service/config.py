@@ -219,6 +219,8 @@ class Settings:
     notices: NoticeSchedule = NoticeSchedule()
     # A folder of the admin's own notice templates, each overriding the packaged file of its name.
     template_dir: Path | None = None
+    # The name of the [[mailbox]] entry these settings come from; None for a single [mailbox].
+    name: str | None = None
 
     @property
     def admin_emails(self) -> tuple[str, ...]:
@@ -235,22 +237,51 @@ class Settings:
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None,
-                  require_secrets: bool = True) -> Settings:
-    """Read and validate the config file at ``path``.
+                  require_secrets: bool = True, mailbox: str | None = None) -> Settings:
+    """Read and validate the config file at ``path`` and return the settings of one mailbox.
 
-    ``environ`` is where ``password_env`` names are looked up (``os.environ`` by default). With
-    ``require_secrets`` False, a password that cannot be read raises only when it is revealed.
-    Relative paths in the file are resolved against the file's folder, not the working directory.
-    Raises ConfigError with a Chinese message naming the key, the value and the fix.
+    ``mailbox`` names a [[mailbox]] entry; None gives the only mailbox, or the first of several.
+    See :func:`load_deployments` for the arguments and errors.
+    """
+    deployments = load_deployments(path, environ, require_secrets)
+    if mailbox is None:
+        return deployments[0]
+    for settings in deployments:
+        if settings.name == mailbox:
+            return settings
+    names = "、".join(settings.name or "" for settings in deployments)
+    raise ConfigError(f"配置文件 {Path(path).name} 中没有名为“{mailbox}”的 [[mailbox]]。已配置的邮箱有：{names}。")
+
+
+def load_deployments(path: Path, environ: Mapping[str, str] | None = None,
+                     require_secrets: bool = True) -> tuple[Settings, ...]:
+    """Read and validate the config file at ``path``: the settings of each mailbox it serves.
+
+    A file has one [mailbox] section, or several [[mailbox]] entries (a prefecture serving its
+    counties), each with its own units and campaign in one database. ``environ`` is where
+    ``password_env`` names are looked up (``os.environ`` by default). With ``require_secrets``
+    False, a password that cannot be read raises only when it is revealed. Relative paths in the
+    file are resolved against the file's folder, not the working directory. Raises ConfigError
+    with a Chinese message naming the key, the value and the fix.
     """
     path = Path(path)
     data = _read_toml(path)
     source = _Source(path, os.environ if environ is None else environ, require_secrets)
+    if not isinstance(data.get("mailbox"), list):
+        return (_settings_from(data, source),)
 
+    deployments = tuple(_entry_settings(entry_data, name, position, source)
+                        for position, name, entry_data in _mailbox_entries(data, source))
+    _check_distinct_mailboxes(deployments, source)
+    return deployments
+
+
+def _settings_from(data: dict, source: _Source, name: str | None = None) -> Settings:
+    """Parse one mailbox's document: a whole single-mailbox file, or one entry with the defaults."""
     _reject_unknown(data, tuple(_KNOWN_KEYS), source.name, "")
-    sections = {name: _section(data, name, source)
-                for name in ("service", "mailbox", "smtp", "database", "campaign", "limits",
-                             "libreoffice", "admin", "notices")}
+    sections = {section: _section(data, section, source)
+                for section in ("service", "mailbox", "smtp", "database", "campaign", "limits",
+                                "libreoffice", "admin", "notices")}
 
     data_dir = _parse_service(sections["service"])
     mailbox = _parse_mailbox(sections["mailbox"])
@@ -260,15 +291,82 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None,
     county = _county_addresses(mailbox, smtp)
     units = _parse_units(data.get("units"), source, county, campaign.calendar().last_week)
 
-    settings = Settings(path, data_dir, mailbox, smtp, database, campaign, units, county,
+    settings = Settings(source.path, data_dir, mailbox, smtp, database, campaign, units, county,
                         _parse_limits(sections["limits"]),
                         _parse_libreoffice(sections["libreoffice"]),
                         _parse_admin(sections["admin"]),
                         _parse_notices(sections["notices"], campaign.first_deadline.time()),
-                        _parse_template_dir(sections["notices"]))
-    logger.info("config %s: %d units, campaign %s, database %s", path, len(units),
-                campaign.name, database.safe_url)
+                        _parse_template_dir(sections["notices"]),
+                        name)
+    logger.info("config %s: mailbox %s, %d units, campaign %s, database %s", source.path,
+                name or mailbox.username, len(units), campaign.name, database.safe_url)
     return settings
+
+
+# --- several mailboxes --------------------------------------------------------------------------
+
+# Sections a [[mailbox]] entry may set for itself, as [mailbox.smtp] and the like; the top-level
+# ones are the defaults of every entry. Units always belong to one entry: [[mailbox.units]].
+_PER_MAILBOX = ("smtp", "campaign", "admin", "notices")
+
+
+def _mailbox_entries(data: dict, source: _Source) -> list[tuple[int, str, dict]]:
+    """Return (position, name, document) of each [[mailbox]] entry, its defaults filled in."""
+    if "units" in data:
+        raise ConfigError(
+            f"配置文件 {source.name} 有多个 [[mailbox]]，报送单位应写在各自的邮箱下：把 [[units]] "
+            "改为 [[mailbox.units]]，写在所属的 [[mailbox]] 之后。"
+        )
+    defaults = {key: value for key, value in data.items() if key != "mailbox"}
+    entries, seen = [], set()
+    for position, entry in enumerate(data["mailbox"], start=1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"配置文件 {source.name} 中 mailbox 的第 {position} 项应写成一节 [[mailbox]]。")
+        own = dict(entry)
+        name = own.pop("name", None)
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(
+                f"配置文件 {source.name} 中第 {position} 个 [[mailbox]] 缺少 name：有多个邮箱时，"
+                "请为每个邮箱写上名称，例如 name = \"霍城县\"。"
+            )
+        name = name.strip()
+        if name in seen:
+            raise ConfigError(f"配置文件 {source.name} 中有两个 [[mailbox]] 都叫“{name}”，请改用不同的名称。")
+        seen.add(name)
+        parts = {section: own.pop(section) for section in (*_PER_MAILBOX, "units") if section in own}
+        entries.append((position, name, {**defaults, **parts, "mailbox": own}))
+    return entries
+
+
+def _entry_settings(data: dict, name: str, position: int, source: _Source) -> Settings:
+    """Parse one [[mailbox]] entry; its errors name the entry."""
+    try:
+        return _settings_from(data, source, name)
+    except ConfigError as err:
+        raise ConfigError(f"第 {position} 个 [[mailbox]]（{name}）：{err}") from err
+
+
+def _check_distinct_mailboxes(deployments: tuple[Settings, ...], source: _Source) -> None:
+    """Refuse a mailbox folder served twice and a unit name used in two mailboxes."""
+    folders: dict[tuple[str, str, str], str] = {}
+    owners: dict[str, str] = {}
+    for settings in deployments:
+        box = settings.mailbox
+        folder = (box.username.lower(), box.host.lower(), box.folder)
+        if folder in folders:
+            raise ConfigError(
+                f"配置文件 {source.name} 中 [[mailbox]]“{folders[folder]}”和“{settings.name}”收取的是同一个"
+                f"邮箱文件夹（{box.username}，{box.folder}），请删去其中一个。"
+            )
+        folders[folder] = settings.name
+        for unit in settings.units:
+            if unit.name in owners:
+                raise ConfigError(
+                    f"配置文件 {source.name} 中单位“{unit.name}”同时出现在 [[mailbox]]“{owners[unit.name]}”和"
+                    f"“{settings.name}”中。各邮箱的单位名称不能相同，请在名称前加上县名加以区分，例如"
+                    f"“{settings.name}{unit.name}”，原来的写法可以写进 aliases。"
+                )
+            owners[unit.name] = settings.name
 
 
 # --- reading the file -------------------------------------------------------------------------
