@@ -329,7 +329,7 @@ def findings(app: AppContext, week: int | None) -> None:
     weeks = [week] if week is not None else calendar.weeks()
     database = app.database(require_secrets=False)
     with database.session() as session:
-        accepted = accepted_reports(session, app.clock.now())
+        accepted = accepted_reports(settings, session, app.clock.now())
         click.echo(format_findings(findings_of(settings, session, accepted, weeks)))
 
 
@@ -349,7 +349,7 @@ def explain(app: AppContext, submission_id: int, checks: tuple[str, ...], note: 
     settings = app.settings(require_secrets=False)
     database = app.database(require_secrets=False)
     with database.session() as session:
-        accepted = accepted_reports(session, app.clock.now())
+        accepted = accepted_reports(settings, session, app.clock.now())
         found = [item for item in findings_of(settings, session, accepted, settings.campaign.calendar().weeks())
                  if item.submission_id == submission_id]
         if not found:

@@ -111,6 +111,11 @@ class MailboxSettings:
     poll_interval: int = 300  # seconds between two looks at the folder
     timeout: int = 60  # socket timeout in seconds
 
+    @property
+    def key(self) -> str:
+        """The folder's name in the database, so that several mailboxes can share it."""
+        return f"{self.username}@{self.host}/{self.folder}"
+
 
 @dataclass(frozen=True)
 class SmtpSettings:

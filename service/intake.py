@@ -65,8 +65,7 @@ def open_mailbox(settings: Settings) -> Mailbox:
 
 def mailbox_key(settings: Settings) -> str:
     """Name the mailbox folder in the database, so that several mailboxes can share it."""
-    box = settings.mailbox
-    return f"{box.username}@{box.host}/{box.folder}"
+    return settings.mailbox.key
 
 
 def run_intake(settings: Settings, database: Database, now: Callable[[], dt.datetime],

@@ -349,7 +349,7 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
     """Return the admin's digest of ``week`` as known at ``now``."""
     calendar = settings.campaign.calendar()
     statuses = week_status(settings, session, week, now)
-    accepted = accepted_reports(session, now)
+    accepted = accepted_reports(settings, session, now)
     window_start = calendar.deadline(week) - _WEEK
 
     return DigestNotice(
@@ -364,7 +364,7 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
         week_totals=_sum_columns([item for item in accepted if item.week == week], COLUMNS),
         campaign_totals=_sum_columns([item for item in accepted if item.week <= week], _CAMPAIGN_SUMMED),
         findings=findings_of(settings, session, accepted, [week]),
-        held_mails=_held_mails(session, window_start, now),
+        held_mails=_held_mails(session, settings.mailbox.key, window_start, now),
         failed_mails=[FailedMail(mail.recipient, mail.subject, mail.last_error or "", mail.next_attempt_at)
                       for mail in repository.failed_outbox(session, window_start)],
         bouncing=_bouncing(settings, session),
@@ -375,21 +375,26 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
 
 
 def _bouncing(settings: Settings, session: Session) -> list[BouncingRecipient]:
+    """Return the bouncing addresses of the mailbox's units, by address."""
     directory = settings.unit_directory()
-    return [BouncingRecipient(record.address, getattr(directory.by_email(record.address), "name", None),
-                              record.last_seen_at, record.reason)
-            for record in sorted(repository.bouncing_now(session).values(), key=lambda item: item.address)]
+    bouncing = []
+    for record in sorted(repository.bouncing_now(session).values(), key=lambda item: item.address):
+        unit = directory.by_email(record.address)
+        if unit is not None:
+            bouncing.append(BouncingRecipient(record.address, unit.name, record.last_seen_at, record.reason))
+    return bouncing
 
 
 def _reported(status: UnitStatus) -> ReportedUnit:
     return ReportedUnit(status.unit.name, status.submission.received_at)
 
 
-def accepted_reports(session: Session, now: dt.datetime) -> list[Submission]:
-    """Return the accepted reports received by ``now``, by unit name and week."""
+def accepted_reports(settings: Settings, session: Session, now: dt.datetime) -> list[Submission]:
+    """Return the accepted reports of the mailbox's units received by ``now``, by unit name and week."""
     statement = (
         select(Submission).join(Submission.unit)
-        .where(Submission.status == SubmissionStatus.ACCEPTED, Submission.received_at <= now)
+        .where(Submission.status == SubmissionStatus.ACCEPTED, Submission.received_at <= now,
+               Unit.name.in_([unit.name for unit in settings.units]))
         .order_by(Unit.name, Submission.week)
     )
     return list(session.scalars(statement))
@@ -441,10 +446,11 @@ def findings_of(settings: Settings, session: Session, accepted: list[Submission]
     return findings
 
 
-def _held_mails(session: Session, since: dt.datetime, now: dt.datetime) -> list[HeldMail]:
+def _held_mails(session: Session, mailbox: str, since: dt.datetime, now: dt.datetime) -> list[HeldMail]:
     statement = (
         select(Message)
-        .where(Message.outcome.in_([MessageOutcome.HELD, MessageOutcome.UNREADABLE]),
+        .where(Message.mailbox == mailbox,
+               Message.outcome.in_([MessageOutcome.HELD, MessageOutcome.UNREADABLE]),
                Message.received_at > since, Message.received_at <= now)
         .order_by(Message.received_at, Message.id)
     )

@@ -340,7 +340,7 @@ def test_planned_notices_render(database, settings, moment):
 def test_digest_lists_held_mail(database, settings):
     with database.session() as session:
         message = repository.archive_message(
-            session, mailbox="INBOX", uid_validity=1, uid=9, raw=b"mail 9", internal_date=at(21, 9),
+            session, mailbox=settings.mailbox.key, uid_validity=1, uid=9, raw=b"mail 9", internal_date=at(21, 9),
             received_at=at(21, 9), message_id_header="<m9@example.test>",
             sender="stranger@example.test", subject="统计表",
         )
