@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -166,22 +166,27 @@ def _chinese_number(token: str) -> int | None:
 
 
 def assign_week(campaign: Campaign, received_at: dt.datetime, explicit_week: int | None,
-                unit_weeks_with_accepted_report: Collection[int]) -> int | None:
+                unit_weeks_with_accepted_report: Collection[int],
+                unit_reports_in: Callable[[int], bool] = lambda week: True) -> int | None:
     """Return the week a report counts for, by the rule for reports that arrive late.
 
     An ``explicit_week`` (a 第N周 in the subject or file name) wins when it is a reporting week;
     one outside the campaign or skipped is disregarded. Otherwise a report received after a
-    deadline counts for the week just closed, the latest reporting week whose deadline passed,
-    when the unit has no accepted report for it. In every other case it counts for the next week
-    due, and after the last deadline that is None. So an unlabelled report sent on time for week 3
-    by a unit that never sent week 2 fills week 2.
+    deadline counts for the week just closed, the unit's latest reporting week whose deadline
+    passed, when the unit has no accepted report for it. In every other case it counts for the
+    next week due, and after the last deadline that is None. So an unlabelled report sent on time
+    for week 3 by a unit that never sent week 2 fills week 2.
+
+    ``unit_reports_in`` tells whether the unit reports a week (see ``UnitSettings.reports_in``),
+    so that the first report of a unit that joins in week 5 is not filed under week 4.
     """
     if explicit_week is not None and campaign.is_reporting_week(explicit_week):
         return explicit_week
 
-    closed = campaign.week_closed_before(received_at)
-    if closed is not None and closed not in unit_weeks_with_accepted_report:
-        return closed
+    closed = [week for week in campaign.weeks()
+              if campaign.deadline(week) < received_at and unit_reports_in(week)]
+    if closed and closed[-1] not in unit_weeks_with_accepted_report:
+        return closed[-1]
     return campaign.week_due_after(received_at)
 
 

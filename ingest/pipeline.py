@@ -309,7 +309,7 @@ def _plan_table(mail: IncomingMail, context: Context, unit: UnitSettings, item: 
         return None, (f"表中“填报乡镇（单位）”填写为“{table.header.unit_text}”，"
                       f"与该邮箱登记的单位“{unit.name}”不一致。")
 
-    week, source = _resolve_week(mail.subject, item, table, context, unit.name)
+    week, source = _resolve_week(mail.subject, item, table, context, unit)
     if week is None:
         return None, "无法确定该表属于活动的第几周（主题、文件名、工作表名称和填报时间都未能对应到报送周次）。"
 
@@ -372,7 +372,7 @@ def _explicit_week(subject: str, file_name: str, campaign: Campaign) -> int | No
 
 
 def _resolve_week(subject: str, item: FoundFile, table: WeeklyTable, context: Context,
-                  unit: str) -> tuple[int | None, WeekSource]:
+                  unit: UnitSettings) -> tuple[int | None, WeekSource]:
     """Find the report's week.
 
     A workbook with several week sheets gives each table its sheet's week. Otherwise the order is:
@@ -399,7 +399,8 @@ def _resolve_week(subject: str, item: FoundFile, table: WeeklyTable, context: Co
 
     # Only the arrival time is left: a report after a deadline fills the week just closed when the
     # unit has no accepted report for it, else it counts for the next week.
-    week = assign_week(campaign, context.received_at, None, context.accepted_weeks.get(unit, frozenset()))
+    week = assign_week(campaign, context.received_at, None, context.accepted_weeks.get(unit.name, frozenset()),
+                       unit.reports_in)
     return week, WeekSource.RECEIVED
 
 

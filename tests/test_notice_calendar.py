@@ -266,6 +266,16 @@ def test_after_campaign_nothing_left(campaign):
     assert assign_week(campaign, at(3, 16, 9), None, {15}) is None
 
 
+def test_joining_unit_not_filled_before(campaign):
+    joining = UnitSettings("果子沟牧场", from_week=3)
+    assert assign_week(campaign, at(12, 22, 17), None, set(), joining.reports_in) == 3
+
+
+def test_leaving_unit_fills_its_last_week(campaign):
+    leaving = UnitSettings("三宫回族乡", until_week=2)
+    assert assign_week(campaign, at(12, 27, 9), None, set(), leaving.reports_in) == 2
+
+
 # --- units that join late or leave ------------------------------------------------------------
 
 

@@ -88,6 +88,15 @@ def test_week_from_arrival_after_reported_week():
     assert (decision.reports[0].week, decision.reports[0].late) == (5, False)
 
 
+def test_week_from_arrival_not_before_unit_joins():
+    """A unit that joins in week 5 has no week 4 for its first unlabelled report to fill."""
+    attachment = build_xlsx([SAMPLE_ROWS["valid"]], date_text="")
+    joining = UnitDirectory([UnitSettings("水定镇", (), ("shuiding_kx@163.com",), from_week=5)])
+    joined = dataclasses.replace(context(on(1, 5, 9)), units=joining)
+    decision = decide(mail(subject="周统计表", attachment=attachment), joined)
+    assert (decision.reports[0].week, decision.reports[0].late) == (5, False)
+
+
 def test_skipped_week_in_subject_falls_through():
     attachment = build_xlsx([SAMPLE_ROWS["valid"]], date_text="2024年2月16日")
     decision = decide(mail(subject="第10周统计表", attachment=attachment), context(on(2, 16)))
