@@ -28,6 +28,20 @@ logger = logging.getLogger(__name__)
 SIZE_BATCH = 500
 
 
+class _HideUntaggedData(logging.Filter):
+    """Drop imaplib's debug copies of untagged responses, which contain whole fetched messages.
+
+    imapclient logs the IMAP protocol to ``imapclient.imaplib`` at DEBUG. Its command and
+    response lines stay, because they show the literals by size only.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("untagged_responses", "untagged responses"))
+
+
+logging.getLogger("imapclient.imaplib").addFilter(_HideUntaggedData())
+
+
 class MessageNotFound(MailboxError):
     """The UID is not in the folder, for example because another client moved it meanwhile."""
 

@@ -20,10 +20,10 @@ from notify.notices import (
     RejectionNotice,
     UnreadableNotice,
 )
-from notify.render import render_notice
+from notify.render import Rendered, render_notice
 from service.config import Settings
 from store import outcomes, repository
-from store.models import Message, MessageOutcome
+from store.models import Message, MessageOutcome, OutboxMail
 from store.outcomes import Recorded, RecordedDemandForm, RecordedReport
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def queue_replies(session: Session, settings: Settings, message: Message, mail: 
             in_reply_to=mail.message_id,
             references=mail.references,
         )
-        repository.enqueue_mail(
+        queued = repository.enqueue_mail(
             session,
             message=message,
             kind=str(notice.kind),
@@ -58,8 +58,8 @@ def queue_replies(session: Session, settings: Settings, message: Message, mail: 
             raw=bytes(composed),
             now=now,
         )
-        logger.info("message #%d: %s reply to %s queued as %s", message.id, notice.kind,
-                    mail.sender, composed["Message-ID"])
+        logger.info("message #%d: %s reply to %s queued as outbox mail %d (%s)", message.id,
+                    notice.kind, queued.recipient, queued.id, composed["Message-ID"])
 
 
 def _notices(session: Session, settings: Settings, message: Message, mail: IncomingMail,
@@ -176,9 +176,49 @@ LIBREOFFICE_ALERT_TEXT = """管理员您好：
 """
 
 
+def alert_recipient(settings: Settings) -> str:
+    """Return the address of alerts: the first [admin] address, else the county mailbox."""
+    return settings.admin_emails[0] if settings.admin_emails else settings.smtp.from_address
+
+
+def enqueue_alert(session: Session, settings: Settings, message_id: str, rendered: Rendered,
+                  now: dt.datetime) -> OutboxMail:
+    """Put one alert to the admin into the outbox under the fixed ``message_id``; no commit.
+
+    The fixed Message-ID is what keeps the alert from being queued twice: callers look it up
+    in the outbox first.
+    """
+    return enqueue_unsolicited(session, settings, alert_recipient(settings), rendered, "alert", now,
+                               message_id=message_id)
+
+
+def enqueue_unsolicited(session: Session, settings: Settings, recipient: str, rendered: Rendered, kind: str,
+                        now: dt.datetime, message_id: str | None = None) -> OutboxMail:
+    """Put one mail that replies to no incoming mail into the outbox; no commit.
+
+    ``kind`` is the X-Zhoubao-Notice value. ``message_id`` replaces the generated Message-ID.
+    """
+    composed = compose_mail(
+        from_address=settings.smtp.from_address,
+        from_name=settings.smtp.from_name,
+        to=recipient,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        kind=kind,
+        now=now,
+        in_reply_to=None,
+        references=[],
+    )
+    if message_id is not None:
+        composed.replace_header("Message-ID", message_id)
+    return repository.enqueue_mail(session, message=None, kind=kind, recipient=recipient,
+                                   subject=rendered.subject, mail_message_id=composed["Message-ID"],
+                                   raw=bytes(composed), now=now)
+
+
 def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.datetime) -> None:
     """Tell the admin once that LibreOffice is missing; later calls queue nothing."""
-    recipient = settings.admin_emails[0] if settings.admin_emails else settings.smtp.from_address
     message_id = f"<alert.libreoffice-missing@{settings.smtp.from_address.rpartition('@')[2]}>"
     if outcomes.find_outbox_mail(session, message_id) is not None:
         return
@@ -192,23 +232,10 @@ def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.dateti
                        "请在配置文件 [libreoffice] 一节的 path 中填写其完整路径。")
     text = LIBREOFFICE_ALERT_TEXT.format(signature=settings.smtp.from_name, path_advice=path_advice)
     html = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in text.split("\n\n"))
-    composed = compose_mail(
-        from_address=settings.smtp.from_address,
-        from_name=settings.smtp.from_name,
-        to=recipient,
-        subject=LIBREOFFICE_ALERT_SUBJECT,
-        text=text,
-        html=html,
-        kind="alert",
-        now=now,
-        in_reply_to=None,
-        references=[],
-    )
-    composed.replace_header("Message-ID", message_id)
-    repository.enqueue_mail(session, message=None, kind="alert", recipient=recipient,
-                            subject=LIBREOFFICE_ALERT_SUBJECT, mail_message_id=message_id,
-                            raw=bytes(composed), now=now)
-    logger.warning("alert: LibreOffice missing, alert queued once for %s", recipient)
+    rendered = Rendered(subject=LIBREOFFICE_ALERT_SUBJECT, text=text, html=html)
+    mail = enqueue_alert(session, settings, message_id, rendered, now)
+    logger.warning("alert: LibreOffice missing, alert queued once for %s as outbox mail %d",
+                   mail.recipient, mail.id)
 
 
 def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int:
@@ -223,21 +250,8 @@ def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int
     for planned in plan_notices(settings, session, now):
         rendered = render_notice(planned.notice, signature=settings.smtp.from_name)
         for recipient in planned.recipients:
-            composed = compose_mail(
-                from_address=settings.smtp.from_address,
-                from_name=settings.smtp.from_name,
-                to=recipient,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                kind=planned.header_kind,
-                now=now,
-                in_reply_to=None,
-                references=[],
-            )
-            repository.enqueue_mail(session, message=None, kind=planned.header_kind, recipient=recipient,
-                                    subject=rendered.subject, mail_message_id=composed["Message-ID"],
-                                    raw=bytes(composed), now=now)
+            mail = enqueue_unsolicited(session, settings, recipient, rendered, planned.header_kind, now)
             queued += 1
-            logger.info("notice %s: queued for %s as %s", planned.key, recipient, composed["Message-ID"])
+            logger.info("notice %s: queued for %s as outbox mail %d (%s)", planned.key, recipient, mail.id,
+                        mail.mail_message_id)
     return queued
