@@ -32,6 +32,9 @@ def queue_login_rejected(session: Session, settings: Settings, now: dt.datetime,
 
     ``reply`` is the text of the server's reply to LOGIN. Returns the outbox id, or None when nothing was
     queued.
+
+    NOTE: 163.com uses one authorization code for IMAP and SMTP, so unless [smtp] has a code of
+    its own, this alert stays in the outbox until the admin renews the code.
     """
     ids = _login_alert_ids(session, settings)
     if ids and _state(ids[-1]) == REJECTED:
