@@ -36,7 +36,14 @@ class MailboxError(ZhoubaoError):
 
 
 class AuthenticationFailed(MailboxError):
-    """The IMAP or SMTP server rejected the username or authorization code."""
+    """The IMAP or SMTP server rejected the username or authorization code.
+
+    ``reply`` is the server's text, such as ``[AUTHENTICATIONFAILED] Authentication failed.``
+    """
+
+    def __init__(self, message: str, reply: str = ""):
+        super().__init__(message)
+        self.reply = reply
 
 
 class DeliveryError(ZhoubaoError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import ssl
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,20 @@ logger = logging.getLogger(__name__)
 
 # UIDs per FETCH command when only sizes are wanted, to keep command lines short.
 SIZE_BATCH = 500
+
+
+class _HideUntaggedData(logging.Filter):
+    """Drop imaplib's debug copies of untagged responses, which contain whole fetched messages.
+
+    imapclient logs the IMAP protocol to ``imapclient.imaplib`` at DEBUG. Its command and
+    response lines stay, because they show the literals by size only.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("untagged_responses", "untagged responses"))
+
+
+logging.getLogger("imapclient.imaplib").addFilter(_HideUntaggedData())
 
 
 class MessageNotFound(MailboxError):
@@ -47,7 +62,8 @@ class Mailbox:
     ``use_move`` chooses how ``move_to_processed`` works: None uses MOVE (RFC 6851) when the
     server offers it, False always uses COPY + STORE \\Deleted + EXPUNGE as on Coremail, and
     True requires MOVE. ``ssl_context`` replaces the default verifying context, for example to
-    trust a private CA.
+    trust a private CA. A ``readonly`` mailbox selects the folder with EXAMINE and leaves the
+    processed folder alone, for a session that only waits for new mail.
     """
 
     def __init__(
@@ -63,6 +79,7 @@ class Mailbox:
         *,
         ssl_context: ssl.SSLContext | None = None,
         use_move: bool | None = None,
+        readonly: bool = False,
     ):
         self.host = host
         self.port = port
@@ -74,6 +91,7 @@ class Mailbox:
         self.timeout = timeout
         self._ssl_context = ssl_context
         self._use_move = use_move
+        self._readonly = readonly
         self._client: IMAPClient | None = None
         self.uid_validity = 0
 
@@ -106,7 +124,8 @@ class Mailbox:
             self._login()
             self._identify()
             self._select()
-            self._ensure_processed_folder()
+            if not self._readonly:
+                self._ensure_processed_folder()
         except BaseException:
             self.close()
             raise
@@ -188,6 +207,47 @@ class Mailbox:
                 client.expunge()
         logger.debug("%r: copied UID %d to %s and expunged it", self, uid, self.processed_folder)
 
+    def supports_idle(self) -> bool:
+        """Tell whether the server offers IDLE (RFC 2177). Dovecot does and 163.com does not."""
+        client = self._require_client()
+        with self._errors("CAPABILITY"):
+            return client.has_capability("IDLE")
+
+    def idle_start(self) -> None:
+        """Send IDLE. Until :meth:`idle_end` the session accepts no other command."""
+        client = self._require_client()
+        with self._errors("IDLE"):
+            client.idle()
+
+    def idle_wait(self, timeout: float) -> bool:
+        """Wait in IDLE up to ``timeout`` seconds and return whether the server reported new mail.
+
+        imapclient's idle_check returns no responses, instead of raising, when the server has
+        closed the connection. So a wake-up before the timeout that brings no response is checked
+        by ending IDLE and starting it again, which raises MailboxError on a closed connection.
+        """
+        client = self._require_client()
+        with self._errors("IDLE"):
+            started = time.monotonic()
+            responses = client.idle_check(timeout)
+            if not responses and time.monotonic() - started < timeout:
+                _text, responses = client.idle_done()
+                client.idle()
+        return self._new_mail(responses)
+
+    def idle_end(self) -> bool:
+        """Send DONE to end IDLE and return whether the last responses reported new mail."""
+        client = self._require_client()
+        with self._errors("DONE"):
+            _text, responses = client.idle_done()
+        return self._new_mail(responses)
+
+    def _new_mail(self, responses: list[tuple]) -> bool:
+        """Return whether untagged ``* n EXISTS`` is among the responses. ``* BYE`` raises MailboxError."""
+        if any(response[0] == b"BYE" for response in responses):
+            raise MailboxError(f"{self!r}: the server closed the connection (BYE)")
+        return any(len(response) > 1 and response[1] == b"EXISTS" for response in responses)
+
     def _fetch_one(self, uid: int, section: bytes, response_key: bytes) -> FetchedMessage:
         client = self._require_client()
         name = section.decode("ascii")
@@ -243,7 +303,8 @@ class Mailbox:
         try:
             client.login(self.username, self._password)
         except LoginError as err:
-            raise AuthenticationFailed(f"{self!r}: login rejected: {err}") from err
+            reply = _server_text(err)
+            raise AuthenticationFailed(f"{self!r}: login rejected: {reply}", reply) from err
         except (IMAPClientError, OSError) as err:
             raise MailboxError(f"{self!r}: login failed: {err}") from err
 
@@ -267,7 +328,7 @@ class Mailbox:
     def _select(self) -> None:
         client = self._require_client()
         with self._errors(f"SELECT {self.folder}"):
-            response = client.select_folder(self.folder)
+            response = client.select_folder(self.folder, readonly=self._readonly)
         uid_validity = response.get(b"UIDVALIDITY")
         if uid_validity is None:
             raise MailboxError(f"{self!r}: SELECT response lacks UIDVALIDITY")
@@ -309,6 +370,19 @@ class Mailbox:
             yield
         except (IMAPClientError, OSError) as err:
             raise MailboxError(f"{self!r}: {action} failed: {err}") from err
+
+
+def _server_text(err: LoginError) -> str:
+    """Return the text of the server's NO or BAD reply to LOGIN.
+
+    imapclient raises LoginError(str(original)) inside its handler of the imaplib error, so the
+    original, whose argument is the reply as bytes, is the LoginError's ``__context__``.
+    """
+    original = err.__context__ if err.__context__ is not None else err
+    value = original.args[0] if original.args else ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def _version() -> str:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ingest.backoff import Backoff, RetryPolicy
 from ingest.calendar import Campaign, NoticeSchedule, NoticeTime, ScheduledNotice
 from ingest.errors import ConfigError
 from ingest.transport import Security, is_loopback
@@ -110,6 +111,20 @@ class MailboxSettings:
     processed_folder: str = "已处理"
     poll_interval: int = 300  # seconds between two looks at the folder
     timeout: int = 60  # socket timeout in seconds
+    # Seconds before the first retry after a failed cycle, doubling up to the maximum.
+    reconnect_delay: int = 5
+    reconnect_max_delay: int = 300
+    login_retry_delay: int = 1800  # seconds between logins while the server rejects the code
+    idle: bool = True  # wait for new mail with IDLE (RFC 2177) when the server offers it
+    idle_renew: int = 1500  # seconds before an IDLE command is ended and sent again
+
+    def retry_policy(self) -> RetryPolicy:
+        """Return the waits between intake cycles that these settings configure."""
+        return RetryPolicy(
+            poll_interval=self.poll_interval,
+            reconnect=Backoff(self.reconnect_delay, self.reconnect_max_delay),
+            login_retry=self.login_retry_delay,
+        )
 
     @property
     def key(self) -> str:
@@ -557,7 +572,8 @@ def _show(value: object) -> str:
 _KNOWN_KEYS = {
     "service": ("data_dir",),
     "mailbox": ("host", "port", "security", "username", *PASSWORD_KEYS, "folder",
-                "processed_folder", "poll_interval", "timeout"),
+                "processed_folder", "poll_interval", "timeout", "reconnect_delay",
+                "reconnect_max_delay", "login_retry_delay", "idle", "idle_renew"),
     "smtp": ("host", "port", "security", "username", *PASSWORD_KEYS, "from", "from_name",
              "timeout", "login", "rate_per_minute", "daily_cap_per_recipient"),
     "database": ("url", *DATABASE_PASSWORD_KEYS),
@@ -594,7 +610,18 @@ def _parse_mailbox(table: _Table) -> MailboxSettings:
                                     "已处理"),
         poll_interval=table.integer("poll_interval", 300, 30, 86400, "秒"),
         timeout=table.integer("timeout", 60, 5, 600, "秒"),
+        reconnect_delay=table.integer("reconnect_delay", 5, 1, 3600, "秒"),
+        reconnect_max_delay=table.integer("reconnect_max_delay", 300, 1, 86400, "秒"),
+        login_retry_delay=table.integer("login_retry_delay", 1800, 60, 86400, "秒"),
+        idle=_boolean(table, "idle", True,
+                      "true（服务器支持时用 IDLE 即时收信）或 false（只按 poll_interval 定时查看）"),
+        # RFC 2177: a server may end an IDLE after 30 minutes, so it is renewed within 29.
+        idle_renew=table.integer("idle_renew", 1500, 60, 1740, "秒"),
     )
+    if settings.reconnect_max_delay < settings.reconnect_delay:
+        raise table.invalid("reconnect_max_delay", settings.reconnect_max_delay,
+                            f"不能小于 reconnect_delay（{settings.reconnect_delay} 秒），"
+                            "因为重试间隔从 reconnect_delay 开始逐次加倍，最长到 reconnect_max_delay。")
     return settings
 
 
@@ -627,9 +654,13 @@ def _parse_smtp(table: _Table, mailbox: MailboxSettings) -> SmtpSettings:
 
 
 def _login(table: _Table) -> bool:
-    value = table.raw("login", "", True)
+    return _boolean(table, "login", True, "true（登录发信服务器，163 邮箱须如此）或 false（服务器不要求登录时）")
+
+
+def _boolean(table: _Table, key: str, default: bool, choices: str) -> bool:
+    value = table.raw(key, "", default)
     if not isinstance(value, bool):
-        raise table.invalid("login", value, "应为 true（登录发信服务器，163 邮箱须如此）或 false（服务器不要求登录时），不加引号。")
+        raise table.invalid(key, value, f"应为 {choices}，不加引号。")
     return value
 
 

@@ -49,7 +49,8 @@ class CycleReport:
     failed: int = 0
 
 
-def open_mailbox(settings: Settings) -> Mailbox:
+def open_mailbox(settings: Settings, readonly: bool = False) -> Mailbox:
+    """Return the configured mailbox, not yet connected; ``readonly`` selects with EXAMINE."""
     box = settings.mailbox
     return Mailbox(
         host=box.host,
@@ -60,6 +61,7 @@ def open_mailbox(settings: Settings) -> Mailbox:
         folder=box.folder,
         processed_folder=box.processed_folder,
         timeout=box.timeout,
+        readonly=readonly,
     )
 
 
@@ -110,6 +112,7 @@ def _process_uid(settings: Settings, database: Database, mailbox: Mailbox, uid: 
     with database.session() as session:
         repository.mark_moved(session, session.get_one(Message, known_id), now())
     report.moved += 1
+    logger.info("mailbox %s: UID %d (message #%d) moved to %s", key, uid, known_id, mailbox.processed_folder)
 
 
 def _fetch(settings: Settings, mailbox: Mailbox, uid: int) -> FetchedMessage | None:

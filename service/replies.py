@@ -22,10 +22,10 @@ from notify.notices import (
     SummaryReceiptNotice,
     UnreadableNotice,
 )
-from notify.render import format_datetime, render_notice
+from notify.render import Rendered, format_datetime, render_notice
 from service.config import Settings
 from store import outcomes, repository
-from store.models import Message, MessageOutcome, SummaryMaterial
+from store.models import Message, MessageOutcome, OutboxMail, SummaryMaterial
 from store.outcomes import Recorded, RecordedDemandForm, RecordedReport
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def queue_replies(session: Session, settings: Settings, message: Message, mail: 
             in_reply_to=mail.message_id,
             references=mail.references,
         )
-        repository.enqueue_mail(
+        queued = repository.enqueue_mail(
             session,
             message=message,
             kind=str(notice.kind),
@@ -60,8 +60,8 @@ def queue_replies(session: Session, settings: Settings, message: Message, mail: 
             raw=bytes(composed),
             now=now,
         )
-        logger.info("message #%d: %s reply to %s queued as %s", message.id, notice.kind,
-                    mail.sender, composed["Message-ID"])
+        logger.info("message #%d: %s reply to %s queued as outbox mail %d (%s)", message.id,
+                    notice.kind, queued.recipient, queued.id, composed["Message-ID"])
 
 
 def _notices(session: Session, settings: Settings, message: Message, mail: IncomingMail,
@@ -150,23 +150,16 @@ def queue_summary_links_alert(session: Session, settings: Settings, record: Summ
 def queue_alert(session: Session, settings: Settings, alert: AlertNotice, key: str,
                 now: dt.datetime) -> int:
     """Queue ``alert`` to each admin address once per ``key``; return the number of mails queued."""
-    recipients = settings.admin_recipients
     rendered = render_notice(alert, settings.template_dir, signature=settings.smtp.from_name)
     queued = 0
-    for recipient in recipients:
+    for recipient in settings.admin_recipients:
         notice_key = f"{key}; to={recipient.lower()}"
         if outcomes.find_notice(session, notice_key) is not None:
             continue
-        composed = compose_mail(
-            from_address=settings.smtp.from_address, from_name=settings.smtp.from_name, to=recipient,
-            subject=rendered.subject, text=rendered.text, html=rendered.html, kind=str(alert.kind),
-            now=now, in_reply_to=None, references=[],
-        )
-        repository.enqueue_mail(session, message=None, kind=str(alert.kind), recipient=recipient,
-                                subject=rendered.subject, mail_message_id=composed["Message-ID"],
-                                raw=bytes(composed), now=now, notice_key=notice_key)
+        mail = enqueue_unsolicited(session, settings, recipient, rendered, str(alert.kind), now,
+                                   notice_key=notice_key)
         queued += 1
-        logger.warning("alert %s: queued for %s", key, recipient)
+        logger.warning("alert %s: queued for %s as outbox mail %d", key, recipient, mail.id)
     return queued
 
 
@@ -216,6 +209,49 @@ def _report_notice(session: Session, record: RecordedReport, settings: Settings,
 LIBREOFFICE_INSTALL = "apt-get install -y --no-install-recommends libreoffice-calc-nogui libreoffice-writer-nogui"
 
 
+def alert_recipient(settings: Settings) -> str:
+    """Return the address of alerts: the first [admin] address, else the county mailbox."""
+    return settings.admin_emails[0] if settings.admin_emails else settings.smtp.from_address
+
+
+def enqueue_alert(session: Session, settings: Settings, message_id: str, rendered: Rendered,
+                  now: dt.datetime) -> OutboxMail:
+    """Put one alert to the admin into the outbox under the fixed ``message_id``; no commit.
+
+    The fixed Message-ID is what keeps the alert from being queued twice: callers look it up
+    in the outbox first.
+    """
+    return enqueue_unsolicited(session, settings, alert_recipient(settings), rendered, "alert", now,
+                               message_id=message_id)
+
+
+def enqueue_unsolicited(session: Session, settings: Settings, recipient: str, rendered: Rendered, kind: str,
+                        now: dt.datetime, message_id: str | None = None,
+                        notice_key: str | None = None) -> OutboxMail:
+    """Put one mail that replies to no incoming mail into the outbox; no commit.
+
+    ``kind`` is the X-Zhoubao-Notice value. ``message_id`` replaces the generated Message-ID, and
+    ``notice_key`` is the outbox's unique key of a scheduled notice or alert.
+    """
+    composed = compose_mail(
+        from_address=settings.smtp.from_address,
+        from_name=settings.smtp.from_name,
+        to=recipient,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        kind=kind,
+        now=now,
+        in_reply_to=None,
+        references=[],
+    )
+    if message_id is not None:
+        composed.replace_header("Message-ID", message_id)
+    return repository.enqueue_mail(session, message=None, kind=kind, recipient=recipient,
+                                   subject=rendered.subject, mail_message_id=composed["Message-ID"],
+                                   raw=bytes(composed), now=now, notice_key=notice_key)
+
+
 def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.datetime) -> None:
     """Tell the admin once that LibreOffice is missing; later calls queue nothing."""
     configured = settings.libreoffice.path
@@ -245,7 +281,8 @@ def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int
     """Put every scheduled notice due at ``now`` and not yet queued into the outbox; no commit.
 
     Each goes once to each recipient: the planner leaves out a recipient that already has an
-    outbox row of the same X-Zhoubao-Notice value. Returns the number of mails queued.
+    outbox row with the notice's key, and the key's unique index stops a planner that raced
+    another. Returns the number of mails queued.
     """
     from service.notices import plan_notices
 
@@ -253,27 +290,14 @@ def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int
     for planned in plan_notices(settings, session, now):
         rendered = render_notice(planned.notice, settings.template_dir, signature=settings.smtp.from_name)
         for recipient in planned.recipients:
-            composed = compose_mail(
-                from_address=settings.smtp.from_address,
-                from_name=settings.smtp.from_name,
-                to=recipient,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                kind=planned.header_kind,
-                now=now,
-                in_reply_to=None,
-                references=[],
-            )
             try:
                 with session.begin_nested():
-                    repository.enqueue_mail(
-                        session, message=None, kind=planned.header_kind, recipient=recipient,
-                        subject=rendered.subject, mail_message_id=composed["Message-ID"],
-                        raw=bytes(composed), now=now, notice_key=planned.recipient_key(recipient))
+                    mail = enqueue_unsolicited(session, settings, recipient, rendered, planned.header_kind, now,
+                                               notice_key=planned.recipient_key(recipient))
             except IntegrityError:
                 logger.info("notice %s: already queued for %s by another process", planned.key, recipient)
                 continue
             queued += 1
-            logger.info("notice %s: queued for %s as %s", planned.key, recipient, composed["Message-ID"])
+            logger.info("notice %s: queued for %s as outbox mail %d (%s)", planned.key, recipient, mail.id,
+                        mail.mail_message_id)
     return queued

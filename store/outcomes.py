@@ -159,6 +159,15 @@ def find_outbox_mail(session: Session, mail_message_id: str) -> OutboxMail | Non
     return session.scalars(select(OutboxMail).where(OutboxMail.mail_message_id == mail_message_id)).first()
 
 
+def outbox_message_ids(session: Session, kind: str, prefix: str) -> list[str]:
+    """Return the Message-ID headers of ``kind`` outbox rows that start with ``prefix``, oldest first."""
+    statement = (select(OutboxMail.mail_message_id)
+                 .where(OutboxMail.kind == kind,
+                        OutboxMail.mail_message_id.startswith(prefix, autoescape=True))
+                 .order_by(OutboxMail.id))
+    return list(session.scalars(statement))
+
+
 class AssignError(ValueError):
     """A submission cannot be moved: unknown id, or a week the campaign does not have."""
 

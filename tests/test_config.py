@@ -418,6 +418,49 @@ def test_poll_interval_too_short(tmp_path):
     assert "[mailbox] poll_interval" in error(tmp_path, text)
 
 
+def test_reconnect_defaults(tmp_path):
+    policy = load(tmp_path, BASE).mailbox.retry_policy()
+    assert (policy.reconnect.initial, policy.reconnect.maximum) == (5, 300)
+    assert policy.login_retry == 1800
+    assert policy.poll_interval == 300
+
+
+def test_reconnect_keys_read(tmp_path):
+    text = replace("port = 993", "port = 993\nreconnect_delay = 2\nreconnect_max_delay = 60\n"
+                                 "login_retry_delay = 600")
+    policy = load(tmp_path, text).mailbox.retry_policy()
+    assert (policy.reconnect.initial, policy.reconnect.maximum) == (2, 60)
+    assert policy.login_retry == 600
+
+
+def test_reconnect_max_below_initial(tmp_path):
+    text = replace("port = 993", "port = 993\nreconnect_delay = 60\nreconnect_max_delay = 30")
+    message = error(tmp_path, text)
+    assert "[mailbox] reconnect_max_delay 的值 30 无效" in message
+    assert "不能小于 reconnect_delay（60 秒）" in message
+
+
+def test_login_retry_delay_too_short(tmp_path):
+    text = replace("port = 993", "port = 993\nlogin_retry_delay = 5")
+    assert "[mailbox] login_retry_delay 的值 5 无效：应为 60 到 86400 之间的整数（单位：秒）" in error(tmp_path, text)
+
+
+def test_idle_defaults_on(tmp_path):
+    mailbox = load(tmp_path, BASE).mailbox
+    assert mailbox.idle is True
+    assert mailbox.idle_renew == 1500
+
+
+def test_idle_must_be_boolean(tmp_path):
+    text = replace("port = 993", 'port = 993\nidle = "yes"')
+    assert '[mailbox] idle 的值 "yes" 无效' in error(tmp_path, text)
+
+
+def test_idle_renew_within_29_minutes(tmp_path):
+    text = replace("port = 993", "port = 993\nidle_renew = 1800")
+    assert "[mailbox] idle_renew 的值 1800 无效：应为 60 到 1740 之间的整数" in error(tmp_path, text)
+
+
 def test_host_with_port_rejected(tmp_path):
     text = replace('host = "imap.example.test"', 'host = "imap.example.test:993"')
     assert "[mailbox] host" in error(tmp_path, text)

@@ -131,6 +131,15 @@ def test_wrong_password_fails_login(imap_account):
             pass
 
 
+def test_wrong_password_keeps_server_reply(imap_account):
+    box = Mailbox(imap_account.host, imap_account.port, "none", imap_account.username, "wrong")
+
+    with pytest.raises(AuthenticationFailed) as caught:
+        box.open()
+    assert caught.value.reply == "[AUTHENTICATIONFAILED] Authentication failed."
+    assert "login rejected: [AUTHENTICATIONFAILED]" in str(caught.value)
+
+
 def test_id_sent_after_login(imap_account, dovecot):
     with open_box(imap_account):
         pass
@@ -404,3 +413,55 @@ def test_moved_message_stays_unseen(imap_account):
 
     flags = list(imap_account.flags(PROCESSED).values())
     assert b"\\Seen" not in flags[0]
+
+
+# --- IDLE (RFC 2177) ---------------------------------------------------------------------------
+
+
+def test_idle_offered_by_dovecot(imap_account):
+    with open_box(imap_account, readonly=True) as box:
+        assert box.supports_idle()
+
+
+def test_readonly_leaves_processed_folder_alone(imap_account):
+    with open_box(imap_account, readonly=True):
+        pass
+    assert imap_account.folders() == ["INBOX"]
+
+
+def test_idle_wait_quiet_folder(imap_account):
+    with open_box(imap_account, readonly=True) as box:
+        box.idle_start()
+        assert box.idle_wait(0.2) is False
+        assert box.idle_end() is False
+
+
+def test_idle_wait_reports_appended_mail(imap_account):
+    with open_box(imap_account, readonly=True) as box:
+        box.idle_start()
+        imap_account.append(make_raw())
+        reported = any(box.idle_wait(1.0) for _ in range(10))
+        box.idle_end()
+    assert reported
+
+
+def test_idle_end_then_commands_work(imap_account):
+    imap_account.append(make_raw())
+    with open_box(imap_account, readonly=True) as box:
+        box.idle_start()
+        box.idle_end()
+        assert len(box.list_uids()) == 1
+
+
+def test_idle_wait_raises_when_server_dies(imap_account, dovecot):
+    box = open_box(imap_account, readonly=True)
+    box.open()
+    try:
+        box.idle_start()
+        dovecot.stop()
+        with pytest.raises(MailboxError, match="IDLE failed"):
+            for _ in range(10):
+                box.idle_wait(1.0)
+    finally:
+        box.close()
+        dovecot.start()
