@@ -71,10 +71,11 @@ class _Delivery:
     """One outbox run: the SMTP connection, opened at the first due mail, and the counts."""
 
     def __init__(self, sender_factory: Callable[[], SmtpSender], now: dt.datetime,
-                 limits: SendLimits):
+                 limits: SendLimits, mailbox: str | None = None):
         self.sender_factory = sender_factory
         self.now = now
         self.limits = limits
+        self.mailbox = mailbox
         self.report = DeliveryReport()
         self.sender: SmtpSender | None = None
         # Set when the server cannot be reached, so the other due mails wait without a new try.
@@ -115,14 +116,14 @@ class _Delivery:
 
     def rate_reached(self, session: Session) -> bool:
         """Tell whether the per-minute limit is used up; log it with the mails left waiting."""
-        sent = count_sent(session, self.now - RATE_WINDOW)
+        sent = count_sent(session, self.now - RATE_WINDOW, mailbox=self.mailbox)
         if sent < self.limits.per_minute:
             return False
 
         self.report.rate_limited = True
         logger.warning(
             "outbox: rate limit of %d mails a minute reached; %d due mails wait for a later run",
-            self.limits.per_minute, count_due(session, self.now),
+            self.limits.per_minute, count_due(session, self.now, self.mailbox),
         )
         return True
 
@@ -184,15 +185,17 @@ def deliver_outbox(
     now: dt.datetime,
     limit: int = 50,
     limits: SendLimits = SendLimits(),
+    mailbox: str | None = None,
 ) -> DeliveryReport:
     """Send up to ``limit`` due outbox mails and mark each sent, to be retried, or failed.
 
     ``sender_factory`` returns an unconnected :class:`SmtpSender`; it is called only when a mail
     is due. Mails over ``limits`` stay pending: the run stops at the per-minute limit, and a mail
     whose recipient reached the daily cap waits until the cap frees up. No exception escapes: an
-    unreachable SMTP server or database is logged and the mails stay queued.
+    unreachable SMTP server or database is logged and the mails stay queued. With ``mailbox``,
+    only that mailbox's mails are sent, and its own mails count against the per-minute limit.
     """
-    delivery = _Delivery(sender_factory, now, limits)
+    delivery = _Delivery(sender_factory, now, limits, mailbox)
     try:
         for _ in range(limit):
             if not _deliver_next(database, delivery):
@@ -217,7 +220,7 @@ def _deliver_next(database: Database, delivery: _Delivery) -> bool:
     """
     with database.session() as session:
         lock_sending(session)
-        due = due_outbox(session, delivery.now, limit=1)
+        due = due_outbox(session, delivery.now, limit=1, mailbox=delivery.mailbox)
         if not due or delivery.rate_reached(session):
             return False
         if not delivery.defer_over_cap(session, due[0]):

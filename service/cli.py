@@ -22,29 +22,42 @@ DEFAULT_CONFIG = "config.toml"
 class AppContext:
     """State shared by every subcommand: the config path, the clock, and settings loaded on first use."""
 
-    def __init__(self, config_path: Path, clock: Clock):
+    def __init__(self, config_path: Path, clock: Clock, mailbox: str | None = None):
         self.config_path = config_path
         self.clock = clock
-        self._settings = None
+        self.mailbox = mailbox
+        self._deployments = None
 
-    def settings(self, require_secrets: bool = True):
-        """Load the config; without ``require_secrets`` a missing password is not an error yet."""
-        if self._settings is None:
-            from service.config import load_settings
+    def deployments(self, require_secrets: bool = True):
+        """Load the config: the settings of each mailbox, or of the one ``--mailbox`` names.
+
+        Without ``require_secrets`` a missing password is not an error yet.
+        """
+        if self._deployments is None:
+            from service.config import load_deployments, load_settings
 
             try:
-                self._settings = load_settings(self.config_path, require_secrets=require_secrets)
+                if self.mailbox is None:
+                    self._deployments = load_deployments(self.config_path, require_secrets=require_secrets)
+                else:
+                    self._deployments = (load_settings(self.config_path, require_secrets=require_secrets,
+                                                       mailbox=self.mailbox),)
             except ConfigError as err:
                 raise UserError(str(err)) from err
-        return self._settings
+        return self._deployments
+
+    def settings(self, require_secrets: bool = True):
+        """Load the config and return the settings of the mailbox ``--mailbox`` names, else the first."""
+        return self.deployments(require_secrets)[0]
 
     def database(self, require_secrets: bool = True):
         """Open the configured database, created or migrated to the current revision."""
         from service.runtime import open_database
 
-        settings = self.settings(require_secrets)
+        deployments = self.deployments(require_secrets)
+        settings = deployments[0]
         try:
-            database = open_database(settings)
+            database = open_database(*deployments)
         except StoreError as err:
             raise UserError(
                 f"无法打开数据库 {settings.database.safe_url}：{err.__cause__ or err}\n"
@@ -92,11 +105,13 @@ def _configure_logging(level: str) -> None:
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               help="日志级别。")
+@click.option("--mailbox", metavar="名称",
+              help="配置了多个 [[mailbox]] 时，只处理该名称的邮箱；不写时 run 处理全部邮箱，其他命令针对第一个。")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path, now_text: str | None, log_level: str) -> None:
+def main(ctx: click.Context, config_path: Path, now_text: str | None, log_level: str, mailbox: str | None) -> None:
     """zhoubao（周报）：自动接收、校验、保存乡镇报送的科技之冬周统计表，并回复发件人。"""
     _configure_logging(log_level)
-    ctx.obj = AppContext(config_path, Clock(_parse_now(now_text)))
+    ctx.obj = AppContext(config_path, Clock(_parse_now(now_text)), mailbox)
 
 
 @main.command()
@@ -106,12 +121,12 @@ def run(app: AppContext, once: bool) -> None:
     """运行服务：定时收取邮箱中的统计表并发送回复。"""
     from service import runtime
 
-    settings = app.settings()
+    deployments = app.deployments()
     database = app.database()
     if once:
-        ok = runtime.run_once(settings, database, app.clock)
+        ok = runtime.run_once(deployments, database, app.clock)
         sys.exit(0 if ok else 1)
-    runtime.run_forever(settings, database, app.clock)
+    runtime.run_forever(deployments, database, app.clock)
 
 
 @main.command()

@@ -246,6 +246,10 @@ class Settings:
     def admin_emails(self) -> tuple[str, ...]:
         return self.admin.emails
 
+    def scoped(self, key: str) -> str:
+        """Return an outbox notice key unique across mailboxes: prefixed with the [[mailbox]] name."""
+        return f"{self.name}: {key}" if self.name else key
+
     @property
     def admin_recipients(self) -> tuple[str, ...]:
         """The addresses of the digest and alerts: [admin] emails, else the county mailbox."""

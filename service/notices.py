@@ -200,7 +200,7 @@ def plan_notices(settings: Settings, session: Session, now: dt.datetime) -> list
             planned.append(_plan_one_off_digest(settings, session, one_off, now))
         else:
             planned.extend(_plan_one_off(settings, session, calendar, one_off, now))
-    return _without_queued(session, planned)
+    return _without_queued(settings, session, planned)
 
 
 def _plan_chase(settings: Settings, session: Session, calendar: Campaign, kind: ScheduledNotice,
@@ -319,15 +319,15 @@ def _first_sent_at(session: Session, kind: str, recipients: tuple[str, ...]) -> 
     return session.scalars(statement).first()
 
 
-def _without_queued(session: Session, planned: list[PlannedNotice]) -> list[PlannedNotice]:
+def _without_queued(settings: Settings, session: Session, planned: list[PlannedNotice]) -> list[PlannedNotice]:
     """Drop recipients that already have their notice in the outbox, then notices left with none."""
-    keys = [item.recipient_key(address) for item in planned for address in item.recipients]
+    keys = [settings.scoped(item.recipient_key(address)) for item in planned for address in item.recipients]
     queued = set(session.scalars(select(OutboxMail.notice_key).where(OutboxMail.notice_key.in_(keys))))
 
     kept = []
     for item in planned:
         recipients = tuple(address for address in item.recipients
-                           if item.recipient_key(address) not in queued)
+                           if settings.scoped(item.recipient_key(address)) not in queued)
         if recipients:
             kept.append(PlannedNotice(item.kind, item.unit, item.week, recipients, item.notice))
         else:
@@ -366,7 +366,7 @@ def build_digest(settings: Settings, session: Session, week: int, now: dt.dateti
         findings=findings_of(settings, session, accepted, [week]),
         held_mails=_held_mails(session, settings.mailbox.key, window_start, now),
         failed_mails=[FailedMail(mail.recipient, mail.subject, mail.last_error or "", mail.next_attempt_at)
-                      for mail in repository.failed_outbox(session, window_start)],
+                      for mail in repository.failed_outbox(session, window_start, settings.mailbox.key)],
         bouncing=_bouncing(settings, session),
         one_off=one_off_status(settings, session, now),
         campaign_name=settings.campaign.name,

@@ -153,7 +153,7 @@ def queue_alert(session: Session, settings: Settings, alert: AlertNotice, key: s
     rendered = render_notice(alert, settings.template_dir, signature=settings.smtp.from_name)
     queued = 0
     for recipient in settings.admin_recipients:
-        notice_key = f"{key}; to={recipient.lower()}"
+        notice_key = settings.scoped(f"{key}; to={recipient.lower()}")
         if outcomes.find_notice(session, notice_key) is not None:
             continue
         mail = enqueue_unsolicited(session, settings, recipient, rendered, str(alert.kind), now,
@@ -249,7 +249,8 @@ def enqueue_unsolicited(session: Session, settings: Settings, recipient: str, re
         composed.replace_header("Message-ID", message_id)
     return repository.enqueue_mail(session, message=None, kind=kind, recipient=recipient,
                                    subject=rendered.subject, mail_message_id=composed["Message-ID"],
-                                   raw=bytes(composed), now=now, notice_key=notice_key)
+                                   raw=bytes(composed), now=now, notice_key=notice_key,
+                                   mailbox=settings.mailbox.key)
 
 
 def queue_libreoffice_alert(session: Session, settings: Settings, now: dt.datetime) -> None:
@@ -293,7 +294,7 @@ def queue_notices(session: Session, settings: Settings, now: dt.datetime) -> int
             try:
                 with session.begin_nested():
                     mail = enqueue_unsolicited(session, settings, recipient, rendered, planned.header_kind, now,
-                                               notice_key=planned.recipient_key(recipient))
+                                               notice_key=settings.scoped(planned.recipient_key(recipient)))
             except IntegrityError:
                 logger.info("notice %s: already queued for %s by another process", planned.key, recipient)
                 continue

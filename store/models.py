@@ -279,6 +279,7 @@ class OutboxMail(Base):
         UniqueConstraint("mail_message_id", name="uq_outbox_mail_message_id"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("uq_outbox_notice_key", "notice_key", unique=True),
+        Index("ix_outbox_mailbox_due", "mailbox", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -286,6 +287,8 @@ class OutboxMail(Base):
     kind: Mapped[str] = mapped_column(String(32))
     # Scheduled notices only: the notice and recipient, such as ``overdue; week=3; to=a@example.cn``.
     notice_key: Mapped[str | None] = mapped_column(String(400))
+    # The mailbox (``Message.mailbox`` form) whose SMTP account sends this mail.
+    mailbox: Mapped[str | None] = mapped_column(String(200))
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
     mail_message_id: Mapped[str] = mapped_column(String(300))
@@ -422,3 +425,17 @@ class SummaryMaterial(Base):
 
     message: Mapped[Message] = relationship()
     unit: Mapped[Unit] = relationship(lazy="joined")
+
+
+class MailboxLease(Base):
+    """The process that may run intake on ``mailbox`` until ``expires_at``.
+
+    ``holder`` names the process (host, pid and a random part). Another process takes the lease
+    only once it has expired, so two service processes never read the same mailbox at once.
+    """
+
+    __tablename__ = "mailbox_leases"
+
+    mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())

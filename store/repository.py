@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, contains_eager
 
@@ -24,6 +24,7 @@ from store.models import (
     DemandFormStatus,
     DemandRowRecord,
     FindingExplanation,
+    MailboxLease,
     Message,
     MessageOutcome,
     OutboxMail,
@@ -58,22 +59,23 @@ def sync_units(session: Session, units: Iterable[tuple[str, Iterable[str]]]) -> 
     """Insert the configured units that are new and update the aliases of the others.
 
     Units that left the configuration stay in the table, because old submissions refer to them.
-    Returns the configured units by name.
+    New units are inserted with ON CONFLICT DO NOTHING, so two processes starting at once do not
+    collide. Returns the configured units by name.
     """
-    existing = {unit.name: unit for unit in session.scalars(select(Unit))}
-    now = _utcnow()
-    synced: dict[str, Unit] = {}
-
+    units = [(name, list(aliases)) for name, aliases in units]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    existing = set(session.scalars(select(Unit.name)))
     for name, aliases in units:
-        unit = existing.get(name)
-        if unit is None:
-            unit = Unit(name=name, aliases=list(aliases), created_at=now)
-            session.add(unit)
-            logger.info("unit %s: added", name)
-        else:
-            unit.aliases = list(aliases)
-        synced[name] = unit
+        if name not in existing:
+            inserted = session.execute(insert(Unit).values(name=name, aliases=aliases, created_at=_utcnow())
+                                       .on_conflict_do_nothing(index_elements=["name"]))
+            if inserted.rowcount:
+                logger.info("unit %s: added", name)
 
+    synced = {unit.name: unit for unit in session.scalars(select(Unit).where(Unit.name.in_([n for n, _ in units])))}
+    for name, aliases in units:
+        if synced[name].aliases != aliases:
+            synced[name].aliases = aliases
     session.flush()
     return synced
 
@@ -585,17 +587,20 @@ def enqueue_mail(
     raw: bytes,
     now: dt.datetime | None = None,
     notice_key: str | None = None,
+    mailbox: str | None = None,
 ) -> OutboxMail:
     """Queue a composed mail for delivery as soon as the outbox runs.
 
     ``raw`` is stored whole and sent unchanged, so every attempt carries ``mail_message_id``.
-    A scheduled notice passes its ``notice_key``, which the database keeps unique.
+    A scheduled notice passes its ``notice_key``, which the database keeps unique. ``mailbox``
+    names the mailbox whose SMTP account sends it; a reply takes its message's mailbox.
     """
     created_at = now or _utcnow()
     mail = OutboxMail(
         message_id=message.id if message is not None else None,
         kind=str(kind),
         notice_key=notice_key,
+        mailbox=mailbox if mailbox is not None or message is None else message.mailbox,
         recipient=recipient,
         subject=subject,
         mail_message_id=mail_message_id,
@@ -610,12 +615,13 @@ def enqueue_mail(
     return mail
 
 
-def due_outbox(session: Session, now: dt.datetime, limit: int = 50) -> list[OutboxMail]:
+def due_outbox(session: Session, now: dt.datetime, limit: int = 50,
+               mailbox: str | None = None) -> list[OutboxMail]:
     """Claim up to ``limit`` pending mails whose next attempt is due, oldest first.
 
-    On PostgreSQL the rows stay locked (FOR UPDATE SKIP LOCKED) until the session's transaction
-    ends, so another process skips them: send and mark them in the same transaction. SQLite
-    ignores the lock and relies on a single writer.
+    With ``mailbox``, only that mailbox's mails. On PostgreSQL the rows stay locked (FOR UPDATE
+    SKIP LOCKED) until the session's transaction ends, so another process skips them: send and
+    mark them in the same transaction. SQLite ignores the lock and relies on a single writer.
     """
     statement = (
         select(OutboxMail)
@@ -624,7 +630,19 @@ def due_outbox(session: Session, now: dt.datetime, limit: int = 50) -> list[Outb
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if mailbox is not None:
+        statement = statement.where(OutboxMail.mailbox == mailbox)
     return list(session.scalars(statement))
+
+
+def adopt_outbox(session: Session, mailbox: str) -> int:
+    """Give the outbox mails queued without a mailbox to ``mailbox``; return how many.
+
+    Notices queued before outbox mail had a mailbox have none, and the service hands them to its
+    first mailbox at start-up so that they are still sent.
+    """
+    rows = session.execute(update(OutboxMail).where(OutboxMail.mailbox.is_(None)).values(mailbox=mailbox))
+    return rows.rowcount
 
 
 def mark_sent(session: Session, mail: OutboxMail, now: dt.datetime) -> None:
@@ -679,9 +697,13 @@ def lock_sending(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SENDING_LOCK_KEY})
 
 
-def count_sent(session: Session, since: dt.datetime, recipient: str | None = None) -> int:
-    """Count outbox mails sent after ``since``, to ``recipient`` only when given (any case)."""
+def count_sent(session: Session, since: dt.datetime, recipient: str | None = None,
+               mailbox: str | None = None) -> int:
+    """Count outbox mails sent after ``since``; to ``recipient`` (any case) and from ``mailbox``
+    only when given."""
     statement = select(func.count()).select_from(OutboxMail).where(OutboxMail.sent_at > since)
+    if mailbox is not None:
+        statement = statement.where(OutboxMail.mailbox == mailbox)
     if recipient is not None:
         statement = statement.where(func.lower(OutboxMail.recipient) == recipient.lower())
     return session.scalar(statement)
@@ -697,11 +719,13 @@ def sent_times(session: Session, recipient: str, since: dt.datetime) -> list[dt.
     return list(session.scalars(statement))
 
 
-def count_due(session: Session, now: dt.datetime) -> int:
-    """Count pending outbox mails whose next attempt is due at ``now``."""
+def count_due(session: Session, now: dt.datetime, mailbox: str | None = None) -> int:
+    """Count pending outbox mails whose next attempt is due at ``now``, of ``mailbox`` when given."""
     statement = select(func.count()).select_from(OutboxMail).where(
         OutboxMail.status == OutboxStatus.PENDING, OutboxMail.next_attempt_at <= now
     )
+    if mailbox is not None:
+        statement = statement.where(OutboxMail.mailbox == mailbox)
     return session.scalar(statement)
 
 
@@ -711,16 +735,19 @@ def defer_mail(session: Session, mail: OutboxMail, until: dt.datetime) -> None:
     session.flush()
 
 
-def failed_outbox(session: Session, since: dt.datetime) -> list[OutboxMail]:
+def failed_outbox(session: Session, since: dt.datetime, mailbox: str | None = None) -> list[OutboxMail]:
     """Return the mails that failed permanently at or after ``since``, oldest first, for the admin.
 
     ``mark_failed`` sets ``next_attempt_at`` to the moment of failure, so it dates the failure.
+    With ``mailbox``, only that mailbox's mails.
     """
     statement = (
         select(OutboxMail)
         .where(OutboxMail.status == OutboxStatus.FAILED, OutboxMail.next_attempt_at >= since)
         .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
     )
+    if mailbox is not None:
+        statement = statement.where(OutboxMail.mailbox == mailbox)
     return list(session.scalars(statement))
 
 
@@ -788,3 +815,37 @@ def bouncing_now(session: Session) -> dict[str, BouncingAddress]:
 def list_bouncing(session: Session) -> list[BouncingAddress]:
     """Return every address that mail bounced from, by address."""
     return list(session.scalars(select(BouncingAddress).order_by(BouncingAddress.address)))
+
+
+# --- mailbox leases ----------------------------------------------------------------------------
+
+
+def acquire_lease(session: Session, mailbox: str, holder: str, now: dt.datetime,
+                  ttl: dt.timedelta, stale_holder: str | None = None) -> str | None:
+    """Take or renew the intake lease of ``mailbox`` for ``holder`` until ``now + ttl``.
+
+    Returns None when ``holder`` has the lease now, else the holder that keeps it. The lease is
+    taken when it expired, or from ``stale_holder``, a process the caller knows to be dead. The
+    update is one conditional statement, so of two processes that race for a lease one wins on
+    PostgreSQL and SQLite alike. ``now`` must be real time, not a replay clock.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(MailboxLease).values(mailbox=mailbox, holder=holder, expires_at=now)
+                    .on_conflict_do_nothing(index_elements=["mailbox"]))
+    taken = session.execute(
+        update(MailboxLease)
+        .where(MailboxLease.mailbox == mailbox,
+               (MailboxLease.holder == holder) | (MailboxLease.expires_at <= now)
+               | (MailboxLease.holder == (stale_holder or holder)))
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    if taken.rowcount == 1:
+        return None
+    return session.scalar(select(MailboxLease.holder).where(MailboxLease.mailbox == mailbox))
+
+
+def release_lease(session: Session, mailbox: str, holder: str, now: dt.datetime) -> None:
+    """Let the lease of ``mailbox`` expire at ``now`` if ``holder`` has it."""
+    session.execute(update(MailboxLease)
+                    .where(MailboxLease.mailbox == mailbox, MailboxLease.holder == holder)
+                    .values(expires_at=now))

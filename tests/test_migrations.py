@@ -68,6 +68,13 @@ def fill_0004(database: Database) -> None:
             links=[], received_at=SEEN, created_at=SEEN))
 
 
+def fill_0005(database: Database) -> None:
+    """Write one row into the lease table that revision 0005 adds."""
+    with database.engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO mailbox_leases (mailbox, holder, expires_at) "
+                                   "VALUES ('INBOX', 'zhoubao-host:4242', :at)"), {"at": SEEN})
+
+
 def seed_nothing(database: Database) -> None:
     """Seed of a revision that creates no table, such as one that only adds a column or index."""
 
@@ -79,6 +86,7 @@ SEEDS: dict[str, Callable[[Database], None]] = {
     "0002": fill_0002,
     "0003": fill_0003,
     "0004": fill_0004,
+    "0005": fill_0005,
 }
 
 
@@ -221,3 +229,18 @@ def test_0004_keys_queued_notices(database_url):
         keys = dict(connection.execute(sa.text("SELECT id, notice_key FROM outbox ORDER BY id")).all())
     database.dispose()
     assert keys == {1: None, 2: "reminder; week=3; to=huiyuan_kx@example.test"}
+
+
+def test_0005_gives_replies_their_mailbox(database_url):
+    # GIVEN a reply (to message 1, read from INBOX) queued at revision 0004
+    database = Database(database_url)
+    fill_up_to(database, "0004")
+
+    # WHEN it is migrated to 0005
+    migrate(database, command.upgrade, "0005")
+
+    # THEN the reply is scoped to the mailbox of the mail it answers
+    with database.engine.connect() as connection:
+        mailboxes = connection.execute(sa.text("SELECT mailbox FROM outbox")).scalars().all()
+    database.dispose()
+    assert mailboxes == ["INBOX"]
