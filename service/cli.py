@@ -213,20 +213,33 @@ def import_mails(app: AppContext, paths: tuple[Path, ...], reply: bool) -> None:
 @click.pass_obj
 def assign(app: AppContext, submission_id: int, week: int) -> None:
     """把一份报表改记到另一周（报表编号见 zhoubao submissions 每行开头的 #号）。"""
+    from store.models import Submission
     from store.outcomes import AssignError, assign_week
 
     settings = app.settings(require_secrets=False)
-    if not settings.campaign.calendar().is_reporting_week(week):
+    calendar = settings.campaign.calendar()
+    if not calendar.is_reporting_week(week):
         raise UserError(f"第{week}周不是本次活动需要报送的周次，请检查周次。")
+    units = {unit.name: unit for unit in settings.units}
     database = app.database(require_secrets=False)
     try:
         with database.session() as session:
-            submission, old_week = assign_week(session, submission_id, week)
-            unit, status = submission.unit.name, submission.status
+            submission = session.get(Submission, submission_id)
+            if submission is None:
+                raise AssignError(submission_id)
+            unit = units.get(submission.unit.name)
+            if unit is not None and not unit.reports_in(week):
+                raise UserError(f"{unit.name}第{week}周不需要报送（配置中该单位从第{unit.from_week}周"
+                                f"{f'报送到第{unit.until_week}周' if unit.until_week else '起报送'}），不能改记到这一周。")
+            late = calendar.is_late(week, submission.received_at)
+            submission, old_week = assign_week(session, submission_id, week, late)
+            name, status = submission.unit.name, submission.status
     except AssignError as err:
         raise UserError(f"找不到编号为 {submission_id} 的报表，请用 zhoubao submissions 查看编号。") from err
     labels = {"accepted": "已通过", "rejected": "已退回", "superseded": "已被新报表替代"}
-    click.echo(f"已把 {unit} 的报表 #{submission_id} 从第{old_week}周改记到第{week}周，当前状态：{labels[str(status)]}。")
+    timing = "逾期报送" if late else "按时报送"
+    click.echo(f"已把 {name} 的报表 #{submission_id} 从第{old_week}周改记到第{week}周（{timing}），"
+               f"当前状态：{labels[str(status)]}。")
 
 
 @main.group()

@@ -172,16 +172,18 @@ class AssignError(ValueError):
     """A submission cannot be moved: unknown id, or a week the campaign does not have."""
 
 
-def assign_week(session: Session, submission_id: int, week: int) -> tuple[Submission, int]:
+def assign_week(session: Session, submission_id: int, week: int, late: bool) -> tuple[Submission, int]:
     """Move a submission to ``week``, as the admin decides; return it and its old week; no commit.
 
-    An accepted submission competes with the target week's accepted one: the one received later
-    stays accepted. In the old week, the report it had superseded becomes current again.
+    ``late`` tells whether it missed the deadline of ``week``. An accepted submission competes
+    with the target week's accepted one: the one received later stays accepted. In the old week,
+    the report it had superseded becomes current again.
     """
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise AssignError(f"submission {submission_id} not found")
     old_week = submission.week
+    submission.late = late
     if old_week == week:
         return submission, old_week
 

@@ -51,3 +51,25 @@ def test_assign_week_outside_campaign(two_in_week_3):
     result = assign(two_in_week_3, "1", "40")
     assert result.exit_code == 1
     assert "第40周" in result.stderr
+
+
+def test_assign_to_earlier_week_marks_late(two_in_week_3):
+    # Received 2023年12月22日 16:02, so on time for week 3 but after week 2's deadline.
+    second = submissions(two_in_week_3)[1]["id"]
+
+    result = assign(two_in_week_3, str(second), "2")
+
+    assert "（逾期报送）" in result.stdout
+    assert [item["late"] for item in submissions(two_in_week_3) if item["id"] == second] == [True]
+
+
+def test_assign_outside_unit_weeks(two_in_week_3):
+    # GIVEN 水定镇 reports only until week 8
+    text = two_in_week_3.config_path.read_text(encoding="utf-8")
+    two_in_week_3.config_path.write_text(
+        text.replace('name = "水定镇"\n', 'name = "水定镇"\nuntil_week = 8\n', 1), encoding="utf-8")
+
+    result = assign(two_in_week_3, str(submissions(two_in_week_3)[1]["id"]), "9")
+
+    assert result.exit_code == 1
+    assert "水定镇第9周不需要报送（配置中该单位从第1周报送到第8周）" in result.stderr

@@ -337,12 +337,14 @@ def test_second_overdue_names_first():
 
 def test_second_overdue_again():
     text = render_notice(second_overdue()).text
-    assert "截至2023年12月25日 10:00（北京时间），截止时间已过，仍未收到你单位第3周“科技之冬”周统计表，现再次通知。" in text
+    assert "截至2023年12月25日 10:00（北京时间），仍未收到你单位第3周“科技之冬”周统计表，现再次通知。" in text
 
 
-def test_second_overdue_first_unknown():
+def test_second_overdue_without_first_claims_none():
+    # The service was down when the first notice was due, so only this one goes out.
     text = render_notice(second_overdue(first_sent_at=None)).text
-    assert "此前已向你单位发出逾期未报通知。" in text
+    assert "已向你单位发出逾期未报通知" not in text
+    assert "截止时间已过，仍未收到你单位第3周“科技之冬”周统计表，记为逾期未报。" in text
 
 
 def test_second_overdue_html_again():
