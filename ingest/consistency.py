@@ -58,6 +58,11 @@ class Finding:
     previous_week: int | None
     message: str
 
+    @property
+    def summary(self) -> str:
+        """The finding without the request to the clerk, for the admin's digest and lists."""
+        return self.message.removesuffix(_CONFIRM)
+
 
 # Each running-total column, the column of this week it adds, and its check.
 _RUNNING_TOTALS = ((CheckId.C1, 4, 6), (CheckId.C2, 5, 7))

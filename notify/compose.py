@@ -64,10 +64,10 @@ def compose_mail(
     if thread:
         mail["References"] = " ".join(thread)
 
-    # RFC 3834 section 5: marks the mail as an automatic reply so that well-behaved
-    # auto-responders do not answer it. Outlook and Exchange ignore it but honour
-    # X-Auto-Response-Suppress.
-    mail["Auto-Submitted"] = "auto-replied"
+    # RFC 3834 section 5: marks the mail as automatic so that well-behaved auto-responders do
+    # not answer it: auto-replied for a reply, auto-generated for a notice that answers nothing.
+    # Outlook and Exchange ignore it but honour X-Auto-Response-Suppress.
+    mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
     mail[NOTICE_HEADER] = kind
 

@@ -355,6 +355,8 @@ class UnitFinding:
     explained: bool = False
     # The accepted report the finding is about, for ``zhoubao explain``.
     submission_id: int | None = None
+    # The admin's note when marking it explained, such as 已电话核实.
+    note: str = ""
 
 
 @dataclass(frozen=True)

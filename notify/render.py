@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    select_autoescape,
+)
 
 from ingest.form import COLUMNS, column_label
 from ingest.rules import RULES
@@ -30,6 +39,8 @@ from notify.notices import (
     RejectionNotice,
     ReturnedUnit,
 )
+
+logger = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -63,11 +74,23 @@ def render_notice(notice: Notice, template_dir: Path | None = None, *, signature
 
     A template file missing from ``template_dir`` (or every one, when it is None) comes from
     notify/templates, so an admin can override only the body of one kind. ``signature`` is the
-    sender's name for the closing line, such as ``霍城县科协``.
+    sender's name for the closing line, such as ``霍城县科协``. When the admin's template fails
+    (a variable it names does not exist, say), the packaged templates render the notice, so
+    the mail still goes out, and the error is logged.
     """
+    if template_dir is None:
+        return _render(notice, None, signature)
+    try:
+        return _render(notice, template_dir, signature)
+    except TemplateError as err:
+        logger.error("templates %s: %s failed, packaged templates used instead: %s",
+                     template_dir, getattr(notice, "template", notice.kind), err)
+        return _render(notice, None, signature)
+
+
+def _render(notice: Notice, template_dir: Path | None, signature: str) -> Rendered:
     environment = _environment(template_dir)
     context = {"notice": notice, "signature": signature, **_extra_context(notice)}
-
     # A notice class may share its kind with another and name templates of its own.
     name = getattr(notice, "template", str(notice.kind))
     subject = environment.get_template(f"{name}.subject.j2").render(context)
@@ -76,6 +99,25 @@ def render_notice(notice: Notice, template_dir: Path | None = None, *, signature
         text=environment.get_template(f"{name}.txt.j2").render(context),
         html=environment.get_template(f"{name}.html.j2").render(context),
     )
+
+
+def check_templates(template_dir: Path) -> list[str]:
+    """Return one Chinese line per problem of the admin's template folder; empty when all parse.
+
+    A file must carry the name of a packaged template and parse as Jinja2.
+    """
+    packaged = {path.name for path in TEMPLATE_DIR.glob("*.j2")}
+    environment = _environment(Path(template_dir))
+    problems = []
+    for path in sorted(Path(template_dir).glob("*.j2")):
+        if path.name not in packaged:
+            problems.append(f"{path.name}：系统没有这个名称的模板，请对照安装目录 notify/templates 中的文件名。")
+            continue
+        try:
+            environment.get_template(path.name)
+        except TemplateSyntaxError as err:
+            problems.append(f"{path.name} 第{err.lineno}行：模板语法有误（{err.message}）。")
+    return problems
 
 
 @functools.lru_cache(maxsize=4)

@@ -170,7 +170,8 @@ def submissions(app: AppContext, as_json: bool) -> None:
 
 @main.command()
 @click.option("--outcome", "outcomes", multiple=True, show_default=True,
-              type=click.Choice(["held", "failed", "unreadable", "rejected", "accepted", "ignored", "pending"]),
+              type=click.Choice(["held", "failed", "unreadable", "rejected", "accepted", "summary", "ignored",
+                                 "pending"]),
               default=("held", "failed"),
               help="只列出该处理结果的邮件，可重复使用；默认列出待人工核对和处理出错的邮件。")
 @click.pass_obj
@@ -251,8 +252,23 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(app: AppContext) -> None:
     """创建数据库或把它迁移到当前版本。"""
-    database = app.database(require_secrets=False)
-    click.echo(f"数据库已是当前版本（{database.revision()}）。")
+    from store.session import Database
+
+    settings = app.settings(require_secrets=False)
+    probe = Database(settings.database.url)
+    try:
+        before = probe.revision()
+    except StoreError:
+        before = None
+    finally:
+        probe.dispose()
+    after = app.database(require_secrets=False).revision()
+    if before == after:
+        click.echo(f"数据库已是当前版本（{after}），无需迁移。")
+    elif before is None:
+        click.echo(f"已创建数据库，当前版本 {after}。")
+    else:
+        click.echo(f"已把数据库从版本 {before} 迁移到 {after}。")
 
 
 @main.command()
@@ -322,7 +338,10 @@ def status(app: AppContext, week: int | None) -> None:
 @click.option("--dry-run", is_flag=True, help="只列出现在应发送的通知（类型、单位、收件人、主题），不发送也不写入数据库。")
 @click.pass_obj
 def remind(app: AppContext, dry_run: bool) -> None:
-    """发送此刻到期、尚未发送的截止前提醒、逾期通知和每周汇总（服务运行时会自动发送）。"""
+    """发送此刻到期、尚未发送的截止前提醒、逾期通知和每周汇总（服务运行时会自动发送）。
+
+    本命令不收信：单位刚发来、尚未处理的报表不计入。要先收信再发送，请用 run --once。
+    """
     from service.notices import format_plan, plan_notices
 
     settings = app.settings(require_secrets=not dry_run)
@@ -343,6 +362,22 @@ def remind(app: AppContext, dry_run: bool) -> None:
         raise UserError("部分通知未能发出，已留在发送队列中，服务运行时会按间隔重试。"
                         "请检查配置文件 [smtp] 一节和网络，详见日志。")
     click.echo("以上通知已发送。")
+
+
+@main.command()
+@click.option("--save", "folder", type=click.Path(file_okay=False, path_type=Path), metavar="文件夹",
+              help="把各单位总结材料中的文件保存到该文件夹下，每个单位一个子文件夹。")
+@click.pass_obj
+def materials(app: AppContext, folder: Path | None) -> None:
+    """列出各单位报送的总结材料（文件和超大附件下载链接）；加 --save 把文件保存出来。"""
+    from service.materials import materials_as_text, save_materials
+
+    settings = app.settings(require_secrets=False)
+    database = app.database(require_secrets=False)
+    click.echo(materials_as_text(database, settings.campaign.timezone))
+    if folder is not None:
+        written = save_materials(database, folder)
+        click.echo(f"\n已保存 {len(written)} 个文件到 {folder}。")
 
 
 @main.command()

@@ -35,6 +35,7 @@ from ingest.calendar import Campaign, NoticeSchedule, NoticeTime, ScheduledNotic
 from ingest.errors import ConfigError
 from ingest.transport import Security, is_loopback
 from ingest.units import UnitDirectory, UnitSettings
+from notify.render import check_templates
 
 __all__ = [
     "CampaignSettings", "DatabaseSettings", "MailboxSettings", "Secret", "Security", "Settings",
@@ -1124,6 +1125,9 @@ def _parse_template_dir(table: _Table) -> Path | None:
         raise table.invalid("templates", name,
                             f"找不到文件夹 {folder}。请先建立该文件夹并放入要修改的模板，"
                             "或删去这一行，使用系统自带的模板。")
+    problems = check_templates(folder)
+    if problems:
+        raise table.invalid("templates", name, "文件夹中的模板有误，请改正后再启动：\n" + "\n".join(problems))
     return folder
 
 

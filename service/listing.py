@@ -60,6 +60,7 @@ OUTCOME_LABELS = {
     "held": "待人工核对",
     "ignored": "已忽略（自动回复、退信或本邮箱发出）",
     "failed": "处理出错",
+    "summary": "总结材料",
 }
 
 

@@ -440,9 +440,9 @@ def findings_of(settings: Settings, session: Session, accepted: list[Submission]
             submission, totals = current
             previous = previous_accepted([totals for _, totals in reports], week)
             for finding in check_consistency(totals, previous, calendar, villages.get(unit)):
-                findings.append(UnitFinding(unit, week, finding,
-                                            explained=(submission.id, str(finding.check)) in explained,
-                                            submission_id=submission.id))
+                key = (submission.id, str(finding.check))
+                findings.append(UnitFinding(unit, week, finding, explained=key in explained,
+                                            submission_id=submission.id, note=explained.get(key, "")))
     return findings
 
 
@@ -501,8 +501,9 @@ def format_plan(settings: Settings, planned: list[PlannedNotice]) -> str:
     for item in planned:
         subject = render_notice(item.notice, settings.template_dir, signature=settings.smtp.from_name).subject
         about = f"第{item.week}周" if item.week is not None else item.notice.deadline_name.document
+        label = "汇总" if item.kind is ScheduledNotice.DIGEST and item.week is None else _KIND_LABELS[item.kind]
         for recipient in item.recipients:
-            rows.append((about, _KIND_LABELS[item.kind], item.unit or "管理员", recipient, subject))
+            rows.append((about, label, item.unit or "管理员", recipient, subject))
     return _table(rows)
 
 
@@ -510,11 +511,11 @@ def format_findings(findings: list[UnitFinding]) -> str:
     """Return the 核实性 findings as a terminal table: report number, unit, week, check, state, text."""
     if not findings:
         return "没有需要核实的数据。"
-    rows = [("报表编号", "单位", "周次", "检查项", "状态", "内容")]
+    rows = [("报表编号", "单位", "周次", "检查项", "状态", "内容", "说明")]
     for item in findings:
         state = "已说明" if item.explained else "待核实"
         rows.append((f"#{item.submission_id}", item.unit, f"第{item.week}周", str(item.finding.check), state,
-                     item.finding.message))
+                     item.finding.summary, item.note or "—"))
     return _table(rows)
 
 

@@ -540,10 +540,11 @@ def explain_finding(session: Session, submission_id: int, code: str, note: str,
     return record
 
 
-def explained_findings(session: Session) -> set[tuple[int, str]]:
-    """Return (submission id, check code) of every finding marked explained."""
-    rows = session.execute(select(FindingExplanation.submission_id, FindingExplanation.code))
-    return {(submission_id, code) for submission_id, code in rows}
+def explained_findings(session: Session) -> dict[tuple[int, str], str]:
+    """Return the admin's note of every finding marked explained, by (submission id, check code)."""
+    rows = session.execute(select(FindingExplanation.submission_id, FindingExplanation.code,
+                                  FindingExplanation.note))
+    return {(submission_id, code): note for submission_id, code, note in rows}
 
 
 def record_summary(session: Session, *, message: Message, unit: Unit, plan: SummaryPlan,

@@ -62,9 +62,15 @@ def test_now_without_zone_rejected(tmp_path):
     assert "缺少时区" in result.stderr
 
 
-def test_db_upgrade_reports_revision(config_path):
+def test_db_upgrade_creates_database(config_path):
     result = invoke("--config", str(config_path), "db", "upgrade")
     assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("已创建数据库，当前版本")
+
+
+def test_db_upgrade_twice_says_current(config_path):
+    invoke("--config", str(config_path), "db", "upgrade")
+    result = invoke("--config", str(config_path), "db", "upgrade")
     assert result.stdout.startswith("数据库已是当前版本")
 
 

@@ -77,3 +77,8 @@ def test_digest_marks_explained(config_path, database):
         digest = build_digest(settings, session, 3, at(22, 20))
 
     assert [(str(item.finding.check), item.explained) for item in digest.findings] == [("C1", False), ("C2", True)]
+
+
+def test_findings_show_note(config_path):
+    invoke(config_path, "explain", "2", "C1", "--note", "已电话核实")
+    assert finding_lines(config_path)[0].endswith("已电话核实")

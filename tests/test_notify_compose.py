@@ -134,6 +134,11 @@ def test_compose_auto_submitted(arrived):
     assert mail["Auto-Submitted"] == "auto-replied"
 
 
+def test_compose_notice_auto_generated():
+    # A reminder or digest answers no mail, so RFC 3834 calls it auto-generated.
+    assert compose(in_reply_to=None, references=[])["Auto-Submitted"] == "auto-generated"
+
+
 def test_compose_notice_kind_header(arrived):
     _, mail = arrived
 

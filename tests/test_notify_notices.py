@@ -432,7 +432,7 @@ def test_digest_unsummed_column_dash():
 def test_digest_finding_message():
     finding = running_total_finding()
     text = render_notice(digest()).text
-    assert f"1. 水定镇第3周：{finding.message}" in text
+    assert f"1. 水定镇第3周：{finding.summary}" in text
 
 
 def test_digest_finding_explained():
@@ -568,3 +568,12 @@ def test_summary_overdue_download_links():
 
 def test_weekly_reminder_no_link_advice():
     assert "超大附件" not in render_notice(reminder()).text
+
+
+def test_digest_finding_leaves_out_clerk_request():
+    assert "请回复说明情况" not in render_notice(digest()).text
+
+
+def test_digest_finding_shows_admin_note():
+    explained = UnitFinding("水定镇", 3, running_total_finding(), explained=True, note="已电话核实，上周漏报")
+    assert "（已说明：已电话核实，上周漏报）" in render_notice(digest(findings=[explained])).text

@@ -196,3 +196,32 @@ def test_summary_digest_renders_counts(database, settings):
 def test_summary_digest_not_before_its_time(database, settings):
     planned = plan(database, settings, moment(2024, 3, 20, 18, 45))
     assert not [item for item in planned if item.kind is ScheduledNotice.DIGEST and item.week is None]
+
+
+def test_broken_template_is_config_error(tmp_path, database_url):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "reminder.txt.j2").write_text("{{ notice.unit }：\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="reminder.txt.j2 第1行：模板语法有误"):
+        with_templates(tmp_path, database_url, "mine")
+
+
+def test_unknown_template_name_is_config_error(tmp_path, database_url):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "remider.txt.j2").write_text("{{ notice.unit }}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="remider.txt.j2：系统没有这个名称的模板"):
+        with_templates(tmp_path, database_url, "mine")
+
+
+def test_failing_template_falls_back_to_packaged(tmp_path, database, database_url, caplog):
+    # GIVEN a template that parses but names a field the notice does not have
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "reminder.subject.j2").write_text("{{ notice.township }}\n", encoding="utf-8")
+    settings = with_templates(tmp_path, database_url, "mine")
+
+    planned = [item for item in plan(database, settings, moment(2023, 12, 22, 12, 30)) if item.week == 3]
+    rendered = render_notice(planned[0].notice, settings.template_dir)
+
+    assert rendered.subject.startswith("报送提醒")
+    assert "packaged templates used instead" in caplog.text

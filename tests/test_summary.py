@@ -183,3 +183,46 @@ def test_receipt_html_escapes_link():
     html = rendered_receipt().html
     assert LINK_163.replace("&", "&amp;") in html
     assert "培训现场1.jpg（2.4 MB）" in html
+
+
+# --- zhoubao materials -------------------------------------------------------------------------------
+
+
+def materials(setup, *args: str):
+    from click.testing import CliRunner
+
+    from service.cli import main
+
+    return CliRunner().invoke(main, ["--config", str(setup.config_path), "materials", *args])
+
+
+@pytest.mark.dovecot
+def test_materials_lists_files_and_link(summary_sent):
+    output = materials(summary_sent).output
+    assert "水定镇  2023年12月29日 11:00收到" in output
+    assert "文件：培训现场1.jpg（1 KB）" in output
+    assert f"下载链接：{LINK_163}" in output
+
+
+@pytest.mark.dovecot
+def test_materials_save_writes_files(summary_sent, tmp_path):
+    result = materials(summary_sent, "--save", str(tmp_path / "材料"))
+
+    assert "已保存 2 个文件" in result.output
+    assert (tmp_path / "材料" / "水定镇" / "培训现场1.jpg").read_bytes() == PHOTO
+
+
+@pytest.mark.dovecot
+def test_materials_save_twice_writes_nothing_new(summary_sent, tmp_path):
+    materials(summary_sent, "--save", str(tmp_path / "材料"))
+    result = materials(summary_sent, "--save", str(tmp_path / "材料"))
+
+    assert "已保存 0 个文件" in result.output
+    assert sorted(path.name for path in (tmp_path / "材料" / "水定镇").iterdir()) == ["培训现场1.jpg", "水定镇活动总结.docx"]
+
+
+@pytest.mark.dovecot
+def test_admin_alert_link_clickable(summary_sent):
+    alert = next(mail for mail in replies(summary_sent) if mail["X-Zhoubao-Notice"] == "alert")
+    html = alert.get_body(("html",)).get_content()
+    assert f'<a href="{LINK_163.replace("&", "&amp;")}"' in html
