@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.service",
     "tests.fixtures.office",
     "tests.fixtures.archives",
+    "tests.fixtures.private_postgres",
 ]
