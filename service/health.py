@@ -21,7 +21,7 @@ from enum import StrEnum
 
 
 class RunState(StrEnum):
-    """Where one recorded intake run stands at a given moment."""
+    """The state of one recorded intake run at a given moment."""
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -106,7 +106,7 @@ class Health:
 
 
 def run_state(run: RunRecord, now: dt.datetime, policy: HealthPolicy) -> RunState:
-    """Return where ``run`` stands at ``now``."""
+    """Return the state of ``run`` at ``now``."""
     if run.finished_at is not None:
         return RunState.SUCCEEDED if run.ok else RunState.FAILED
     if now - run.started_at > policy.abandoned_after:

@@ -111,7 +111,7 @@ def alert_notice(health: Health, policy: HealthPolicy, mailbox: str, tz: ZoneInf
 
 def recovery_notice(failures: Sequence[RunRecord], recovered: RunRecord, mailbox: str,
                     tz: ZoneInfo) -> AlertNotice:
-    """Return the mail that tells the admin intake works again after an alert.
+    """Return the all-clear mailed to the admin when intake works again after an alert.
 
     ``failures`` are the episode's failed runs, oldest first; ``recovered`` the successful run
     that ended it.

@@ -17,7 +17,7 @@ from store.models import IntakeRun, OutboxMail, OutboxStatus
 
 @dataclass(frozen=True)
 class RunCounts:
-    """What one intake run did: messages seen, decided, moved and failed."""
+    """Counts of one intake run: messages seen, decided, moved and failed."""
 
     seen: int = 0
     processed: int = 0

@@ -285,7 +285,8 @@ class OutboxMail(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
-    # Scheduled notices only: the notice and recipient, such as ``overdue; week=3; to=a@example.cn``.
+    # Scheduled notices and alerts only: the notice and recipient, such as
+    # ``overdue; week=3; to=a@example.cn``.
     notice_key: Mapped[str | None] = mapped_column(String(400))
     # The mailbox (``Message.mailbox`` form) whose SMTP account sends this mail.
     mailbox: Mapped[str | None] = mapped_column(String(200))

@@ -340,7 +340,7 @@ def test_stale_alert(database, settings):
     assert check(database, settings, 3.5) == 0
     assert check(database, settings, 3.6) == 2
 
-    # THEN the alert says how long intake has not run
+    # THEN the subject states the time without a finished run
     assert parsed(outbox(database)[0])["Subject"].startswith("系统提示：已有 3 分钟没有完成收信")
 
 

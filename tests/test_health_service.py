@@ -232,7 +232,7 @@ def test_health_old_database_not_migrated(config_path, database_url):
     database = Database(database_url)
     migrate(database, command.upgrade, "0004")
 
-    # WHEN the health is asked for
+    # WHEN zhoubao health runs
     result = invoke(config_path, "health")
 
     # THEN it fails with the upgrade command and leaves the schema as it was
