@@ -481,3 +481,18 @@ def health(app: AppContext, as_json: bool) -> None:
                                  settings.campaign.timezone))
     sys.exit(0 if state.healthy else 1)
 
+
+@main.command()
+@click.pass_obj
+def doctor(app: AppContext) -> None:
+    """逐项检查运行条件：配置文件、数据库、收信和发信登录、磁盘空间、LibreOffice 和时区。
+
+    每项一行：✓ 通过，! 警告（不影响收报），✗ 未通过（附处理办法）。有未通过的项目时退出码为 1。
+    本命令不发送邮件，不移动邮件，也不修改数据库。
+    """
+    from service.checks import exit_code, format_report
+    from service.doctor import run_checks
+
+    results = run_checks(app.config_path, app.clock.now())
+    click.echo(format_report(results))
+    sys.exit(exit_code(results))
