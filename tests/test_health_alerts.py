@@ -1,4 +1,4 @@
-"""Intake runs in the database, migration 0006, and the admin's alert and all-clear through the outbox.
+"""Intake runs in the database, and the admin's alert and all-clear through the outbox.
 
 Every test runs on SQLite and on PostgreSQL.
 """
@@ -12,8 +12,6 @@ from email import policy
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from ingest.errors import ConfigError
 from service.config import load_settings
@@ -27,11 +25,11 @@ from service.monitor import (
 )
 from store import health as store
 from store import repository
-from store.models import Base, IntakeRun, OutboxMail, OutboxStatus
+from store.models import IntakeRun, OutboxMail, OutboxStatus
 from store.session import Database
 from tests.fixtures.service import COUNTY_ADDRESS, config_text
-from tests.test_bounces import row_counts
-from tests.test_demand import fill_0001, migrate
+from tests.test_demand import migrate
+from tests.test_migrations import fill_up_to, table_counts
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 12, 11, 0, tzinfo=UTC)
@@ -424,77 +422,19 @@ def test_stale_recovery(database, settings):
 
 
 # --- migration 0006 ----------------------------------------------------------------------------
-
-TABLES_0004 = ["units", "messages", "submissions", "report_rows", "violations", "outbox",
-               "bouncing_addresses", "finding_explanations"]
+# Upgrading to 0006 over data is covered by tests/test_migrations.py with the seed fill_0006.
 
 
-@pytest.fixture
-def database_0004(database_url):
-    """A database at revision 0004 with a row in the 0001 tables, a bounce and an explained finding."""
-    db = Database(database_url)
-    migrate(db, command.upgrade, "0004")
-    fill_0001(db)
-    with db.engine.begin() as connection:
-        connection.execute(sa.text(
-            "INSERT INTO bouncing_addresses (address, first_seen_at, last_seen_at, reason, count) "
-            "VALUES ('shuiding_kx@163.com', :now, :now, '5.1.1', 1)"), {"now": T0})
-        connection.execute(sa.text(
-            "INSERT INTO finding_explanations (id, submission_id, code, note, explained_at) "
-            "VALUES (1, 1, 'C1', '已电话核实', :now)"), {"now": T0})
-        connection.execute(sa.text("UPDATE outbox SET notice_key = 'reminder; week=3; to=a@example.cn'"))
-    yield db
-    db.dispose()
-
-
-def test_upgrade_0004_keeps_rows(database_0004):
-    database_0004.upgrade()
-
-    assert row_counts(database_0004, TABLES_0004) == dict.fromkeys(TABLES_0004, 1)
-
-
-def test_upgrade_0004_reaches_head(database_0004):
-    database_0004.upgrade()
-
-    assert database_0004.revision() == "0006"
-    assert database_0004.head_revision() == "0006"
-
-
-def test_upgrade_0004_matches_models(database_0004):
-    database_0004.upgrade()
-
-    with database_0004.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
-
-
-def test_upgrade_0004_keeps_notice_key(database_0004):
-    database_0004.upgrade()
-
-    with database_0004.session() as session:
-        assert [mail.notice_key for mail in repository.list_outbox(session)] == ["reminder; week=3; to=a@example.cn"]
-
-
-def test_upgrade_0004_then_record_run(database_0004):
-    database_0004.upgrade()
-
-    with database_0004.session() as session:
-        run = store.start_run(session, "county@example.test@127.0.0.1/INBOX", T0)
-        store.finish_run(session, run.id, at(1), store.RunCounts(1, 1, 1, 0), None)
-
-    with database_0004.session() as session:
-        assert [run.ok for run in store.runs_since_success(session, "county@example.test@127.0.0.1/INBOX")] == [True]
-
-
-def test_downgrade_0006_keeps_rows(database_0004):
-    # GIVEN a database upgraded to 0006 with a run recorded
-    database_0004.upgrade()
-    with database_0004.session() as session:
-        store.start_run(session, "county@example.test@127.0.0.1/INBOX", T0)
+def test_downgrade_0006_keeps_rows(database_url):
+    # GIVEN a database filled at every revision up to 0006
+    database = Database(database_url)
+    before = fill_up_to(database, "0006")
 
     # WHEN it is downgraded to 0005
-    migrate(database_0004, command.downgrade, "0005")
+    migrate(database, command.downgrade, "0005")
 
     # THEN the older tables keep their rows and the runs table is gone
-    assert row_counts(database_0004, TABLES_0004) == dict.fromkeys(TABLES_0004, 1)
-    assert "intake_runs" not in sa.inspect(database_0004.engine).get_table_names()
+    after = table_counts(database)
+    database.dispose()
+    assert after == {name: count for name, count in before.items() if name != "intake_runs"}
+    assert "intake_runs" not in after

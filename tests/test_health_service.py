@@ -20,6 +20,8 @@ from store import health as store
 from store.models import IntakeRun
 from store.session import Database, sqlite_url
 from tests.fixtures.service import COUNTY_ADDRESS, config_text
+# config_path: a config whose servers are never contacted, so only the database is read.
+from tests.test_cli import config_path  # noqa: F401 - a pytest fixture
 from tests.test_crash import run_service
 from tests.test_demand import migrate
 from tests.test_intake import BEIJING, at, deliver, run_once
@@ -137,15 +139,6 @@ def test_all_clear_mailed_after_recovery(wrong_password):
 
 
 # --- zhoubao health ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def config_path(tmp_path, database_url):
-    """A config whose servers are never contacted: only the database is read."""
-    path = tmp_path / "config.toml"
-    path.write_text(config_text(imap_port=1143, imap_user="county@example.test", imap_password="x",
-                                smtp_port=1025, database_url=database_url), encoding="utf-8")
-    return path
 
 
 def record_runs(database_url: str, *outcomes: bool) -> None:
