@@ -1,8 +1,10 @@
 """The service's health, worked out from the recorded intake runs, the clock and the settings.
 
 Pure logic: the callers read the runs from the database (:mod:`store.health`) and act on the
-result. The service is unhealthy when the last ``alert_after_failures`` runs failed, or when no
-run finished for ``stale_after``. A run without ``finished_at`` is still running while it is
+result. The service is unhealthy when the last ``alert_after_failures`` runs failed over at
+least one poll interval, or when no run finished for ``stale_after``. Intake retries a failed
+cycle within seconds (``[mailbox] reconnect_delay``), so the failures alone would also count a
+network outage of half a minute. A run without ``finished_at`` is still running while it is
 younger than one poll interval, and counts as failed after that, because the process that ran it
 most likely died. A run that legitimately takes longer than one interval also counts as failed
 until it finishes.
@@ -55,9 +57,11 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class HealthPolicy:
-    """The thresholds: failed runs in a row, the age of an abandoned run, the time without a run."""
+    """The thresholds: failed runs in a row and how long they must span, the age of an abandoned
+    run, the time without a finished run."""
 
     alert_after_failures: int
+    failing_for: dt.timedelta
     abandoned_after: dt.timedelta
     stale_after: dt.timedelta
 
@@ -66,7 +70,7 @@ class HealthPolicy:
                       alert_after_intervals: int) -> HealthPolicy:
         """Return the policy for a poll interval in seconds and the two alert thresholds."""
         interval = dt.timedelta(seconds=poll_interval)
-        return cls(alert_after_failures, interval, interval * alert_after_intervals)
+        return cls(alert_after_failures, interval, interval, interval * alert_after_intervals)
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def evaluate(runs: Sequence[RunRecord], now: dt.datetime, policy: HealthPolicy) 
     problems = []
     if not ordered:
         problems.append(Problem.NEVER_RUN)
-    if len(failures) >= policy.alert_after_failures:
+    if len(failures) >= policy.alert_after_failures and now - failures[0].started_at >= policy.failing_for:
         problems.append(Problem.FAILING)
     if activity is not None and last_state is not RunState.RUNNING and now - activity > policy.stale_after:
         problems.append(Problem.STALE)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ingest.errors import ConfigError, StoreError
+from ingest.errors import AuthenticationFailed, ConfigError, StoreError
 from notify.notices import AlertNotice
 from service.clock import Clock
 from service.config import Settings
@@ -156,6 +156,9 @@ def queue_health_mail(session: Session, settings: Settings, now: dt.datetime) ->
     Returns the number of mails queued: none when both are already in the outbox.
     """
     health = read_health(session, settings, now)
+    if _login_rejected(health):
+        # service.alerts mails the admin once about a rejected login, and again when it works.
+        return 0
     if Problem.FAILING in health.problems or Problem.STALE in health.problems:
         notice = alert_notice(health, health_policy(settings), mailbox_label(settings),
                               settings.campaign.timezone)
@@ -163,6 +166,12 @@ def queue_health_mail(session: Session, settings: Settings, now: dt.datetime) ->
     if health.healthy:
         return _queue_recovery(session, settings, health, now)
     return 0
+
+
+def _login_rejected(health: Health) -> bool:
+    """Tell whether the latest failure is a login the server rejected."""
+    last = health.last_failure
+    return last is not None and (last.error or "").startswith(f"{AuthenticationFailed.__name__}:")
 
 
 def _queue_recovery(session: Session, settings: Settings, health: Health, now: dt.datetime) -> int:

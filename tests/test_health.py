@@ -135,7 +135,15 @@ def test_runs_ordered_by_id():
 def test_threshold_of_one():
     policy = HealthPolicy.from_interval(300, alert_after_failures=1, alert_after_intervals=3)
 
-    assert evaluate([run(1, 0), failure(2, 5)], at(7), policy).problems == (Problem.FAILING,)
+    assert evaluate([run(1, 0), failure(2, 5)], at(10), policy).problems == (Problem.FAILING,)
+
+
+def test_quick_retries_need_an_interval():
+    # Intake retried after 6 and 12 seconds, as its back-off does after a failed cycle.
+    runs = [run(1, 0), failure(2, 2), failure(3, 2.1), failure(4, 2.2)]
+
+    assert evaluate(runs, at(4), POLICY).healthy
+    assert evaluate(runs, at(7), POLICY).problems == (Problem.FAILING,)
 
 
 def test_running_run_not_a_failure():
@@ -199,6 +207,7 @@ def test_policy_from_interval(failures, intervals, stale_minutes):
     policy = HealthPolicy.from_interval(300, failures, intervals)
 
     assert policy.alert_after_failures == failures
+    assert policy.failing_for == minutes(5)
     assert policy.abandoned_after == minutes(5)
     assert policy.stale_after == minutes(stale_minutes)
 

@@ -35,6 +35,8 @@ UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 12, 11, 0, tzinfo=UTC)
 ADMINS = ("kexie-admin@example.cn", "jia-laoshi@example.cn")
 IMAP_PASSWORD = "imap-secret-7"
+CONNECT_ERROR = ("MailboxError: mailbox county@example.test@127.0.0.1:1143/INBOX: connect failed: "
+                 "[Errno 111] Connection refused")
 LOGIN_ERROR = "AuthenticationFailed: mailbox county@example.test@127.0.0.1:1143/INBOX: login rejected"
 
 
@@ -59,13 +61,13 @@ def settings(tmp_path, database_url, database):
 
 
 def record(database: Database, settings, minute: float, ok: bool = True, finished: bool = True,
-           seen: int = 0) -> int:
+           seen: int = 0, error: str = CONNECT_ERROR) -> int:
     """Record a run that started at ``minute`` and, when finished, took 30 seconds."""
     with database.session() as session:
         run = store.start_run(session, mailbox_key(settings), at(minute))
         if finished:
             store.finish_run(session, run.id, at(minute + 0.5), store.RunCounts(seen, seen, seen, 0),
-                             None if ok else LOGIN_ERROR)
+                             None if ok else error)
         return run.id
 
 
@@ -83,11 +85,12 @@ def parsed(mail: OutboxMail) -> email.message.EmailMessage:
     return email.message_from_bytes(mail.raw, policy=policy.default)
 
 
-def failing(database: Database, settings, first_minute: float = 1, count: int = 3) -> None:
+def failing(database: Database, settings, first_minute: float = 1, count: int = 3,
+            error: str = CONNECT_ERROR) -> None:
     """Record a success at minute 0, then ``count`` failures one minute apart."""
     record(database, settings, 0)
     for index in range(count):
-        record(database, settings, first_minute + index, ok=False)
+        record(database, settings, first_minute + index, ok=False, error=error)
 
 
 # --- recording runs ----------------------------------------------------------------------------
@@ -110,7 +113,7 @@ def test_failed_run_stored(database, settings):
     with database.session() as session:
         run = session.get_one(IntakeRun, run_id)
         assert run.ok is False
-        assert run.error == LOGIN_ERROR
+        assert run.error == CONNECT_ERROR
 
 
 def test_started_run_unfinished(database, settings):
@@ -277,8 +280,8 @@ def test_alert_body_chinese(database, settings):
     body = parsed(outbox(database)[0]).get_body(("plain",)).get_content()
 
     assert "自2024年1月12日 19:01（北京时间）起" in body
-    assert LOGIN_ERROR in body
-    assert "重新生成授权码" in body
+    assert CONNECT_ERROR in body
+    assert "无法连接邮箱服务器" in body
 
 
 def test_alert_key_names_episode(database, settings):
@@ -289,6 +292,32 @@ def test_alert_key_names_episode(database, settings):
 
     assert keys == [f"health-alert; mailbox={mailbox_key(settings)}; after-run=1; to={address}"
                     for address in sorted(ADMINS)]
+
+
+def test_rejected_login_left_to_login_alert(database, settings):
+    # service.alerts mails the admin about a rejected login as soon as it happens.
+    failing(database, settings, error=LOGIN_ERROR)
+
+    assert check(database, settings, 4) == 0
+    assert check(database, settings, 60) == 0
+
+
+def test_alert_after_login_turns_to_outage(database, settings):
+    failing(database, settings, count=2, error=LOGIN_ERROR)
+    record(database, settings, 3, ok=False)
+
+    assert check(database, settings, 4) == 2
+
+
+def test_quick_failures_wait_an_interval(database, settings):
+    # GIVEN three failures within a minute, as intake's back-off retries after a few seconds
+    record(database, settings, 0)
+    for minute in (1, 1.1, 1.2):
+        record(database, settings, minute, ok=False)
+
+    # THEN no alert until they span one poll interval (60 s)
+    assert check(database, settings, 1.9) == 0
+    assert check(database, settings, 2.0) == 2
 
 
 def test_alert_once_per_episode(database, settings):

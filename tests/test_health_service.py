@@ -20,6 +20,7 @@ from store import health as store
 from store.models import IntakeRun
 from store.session import Database, sqlite_url
 from tests.fixtures.service import COUNTY_ADDRESS, config_text
+from tests.fixtures.smtp import free_port
 # config_path: a config whose servers are never contacted, so only the database is read.
 from tests.test_cli import config_path  # noqa: F401 - a pytest fixture
 from tests.test_crash import run_service
@@ -64,10 +65,19 @@ def wrong_password(service_setup):
     return service_setup
 
 
-def restore_password(setup) -> None:
-    text = setup.config_path.read_text(encoding="utf-8")
-    setup.config_path.write_text(text.replace('password = "wrong-code-42"', f'password = "{setup.account.password}"', 1),
-                                 encoding="utf-8")
+@pytest.fixture
+def imap_down(service_setup):
+    """Return the service_setup with its IMAP port replaced by a closed one, and a function that
+    restores the port."""
+    path = service_setup.config_path
+    working = f"port = {service_setup.account.port}"
+    closed = f"port = {free_port()}"
+    path.write_text(path.read_text(encoding="utf-8").replace(working, closed, 1), encoding="utf-8")
+
+    def restore() -> None:
+        path.write_text(path.read_text(encoding="utf-8").replace(closed, working, 1), encoding="utf-8")
+
+    return service_setup, restore
 
 
 # --- runs recorded by the service --------------------------------------------------------------
@@ -110,32 +120,44 @@ def test_killed_run_left_unfinished(service_setup):
 
 
 @pytest.mark.dovecot
-def test_alert_mailed_once_after_three_failures(wrong_password):
+def test_alert_mailed_once_after_three_failures(imap_down):
+    setup, _ = imap_down
     for now in TIMES[:2]:
-        run_once(wrong_password, now)
-    assert sink_alerts(wrong_password.sink) == []
+        run_once(setup, now)
+    assert sink_alerts(setup.sink) == []
 
     for now in TIMES[2:]:
-        run_once(wrong_password, now)
+        run_once(setup, now)
 
-    [alert] = sink_alerts(wrong_password.sink)
+    [alert] = sink_alerts(setup.sink)
     assert alert["To"] == COUNTY_ADDRESS
     assert alert["Subject"].startswith("系统提示：收信已连续失败 3 次")
-    assert "AuthenticationFailed" in alert.get_body(("plain",)).get_content()
+    assert "MailboxError" in alert.get_body(("plain",)).get_content()
 
 
 @pytest.mark.dovecot
-def test_all_clear_mailed_after_recovery(wrong_password):
+def test_all_clear_mailed_after_recovery(imap_down):
+    setup, restore = imap_down
     for now in TIMES[:3]:
-        run_once(wrong_password, now)
-    restore_password(wrong_password)
+        run_once(setup, now)
+    restore()
 
-    assert run_once(wrong_password, TIMES[3]).exit_code == 0
-    run_once(wrong_password, TIMES[4])
+    assert run_once(setup, TIMES[3]).exit_code == 0
+    run_once(setup, TIMES[4])
 
-    subjects = [mail["Subject"] for mail in sink_alerts(wrong_password.sink)]
+    subjects = [mail["Subject"] for mail in sink_alerts(setup.sink)]
     assert subjects[1:] == ["系统提示：收信已恢复正常"]
     assert len(subjects) == 2
+
+
+@pytest.mark.dovecot
+def test_rejected_login_alerted_once(wrong_password):
+    # The login alert of service.alerts covers a rejected login, so the health alert stays out.
+    for now in TIMES:
+        run_once(wrong_password, now)
+
+    [alert] = sink_alerts(wrong_password.sink)
+    assert "拒绝登录" in alert["Subject"]
 
 
 # --- zhoubao health ----------------------------------------------------------------------------
