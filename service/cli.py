@@ -469,6 +469,7 @@ def health(app: AppContext, as_json: bool) -> None:
     from service.monitor import health_policy, mailbox_label, read_health
     from store.health import outbox_counts
 
+    # TODO: with several [[mailbox]] entries and no --mailbox, only the first mailbox is reported.
     settings = app.settings(require_secrets=False)
     database = app.current_database()
     with database.session() as session:
@@ -493,6 +494,6 @@ def doctor(app: AppContext) -> None:
     from service.checks import exit_code, format_report
     from service.doctor import run_checks
 
-    results = run_checks(app.config_path, app.clock.now())
+    results = run_checks(app.config_path, app.clock.now(), app.mailbox)
     click.echo(format_report(results))
     sys.exit(exit_code(results))

@@ -50,9 +50,13 @@ def _reply_text(err: smtplib.SMTPResponseException) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
-def run_checks(config_path: Path, now: dt.datetime) -> list[CheckResult]:
-    """Run every check in order; without a readable config only the config check runs."""
-    settings, result = check_config(config_path)
+def run_checks(config_path: Path, now: dt.datetime, mailbox: str | None = None) -> list[CheckResult]:
+    """Run every check in order; without a readable config only the config check runs.
+
+    ``mailbox`` names the [[mailbox]] entry to check; None checks the first.
+    """
+    # TODO: with several [[mailbox]] entries and no name, only the first mailbox is checked.
+    settings, result = check_config(config_path, mailbox)
     if settings is None:
         return [result]
     return [
@@ -66,10 +70,10 @@ def run_checks(config_path: Path, now: dt.datetime) -> list[CheckResult]:
     ]
 
 
-def check_config(config_path: Path) -> tuple[Settings | None, CheckResult]:
+def check_config(config_path: Path, mailbox: str | None = None) -> tuple[Settings | None, CheckResult]:
     """Load the config; a missing password is left to the login checks that need it."""
     try:
-        settings = load_settings(config_path, require_secrets=False)
+        settings = load_settings(config_path, require_secrets=False, mailbox=mailbox)
     except ConfigError as err:
         return None, failed("配置文件", f"{config_path} 无法使用，其余检查未进行", str(err))
     return settings, passed("配置文件", f"{config_path} 读取成功，{len(settings.units)} 个报送单位")

@@ -233,7 +233,7 @@ def test_database_behind_head_fails(config_path, database_url):
     assert result.exit_code == 1
     line = lines_of(result.stdout)["数据库"]
     assert line.startswith("✗ 数据库：")
-    assert line.endswith("的版本为 0004，低于本程序所需的 0005")
+    assert line.endswith("的版本为 0004，低于本程序所需的 0006")
     assert f"请先备份数据库，再运行 zhoubao --config {config_path} db upgrade 升级" in result.stdout
     assert database.revision() == "0004"
     database.dispose()

@@ -252,7 +252,7 @@ def test_health_old_database_not_migrated(config_path, database_url):
 
     # THEN it fails with the upgrade command and leaves the schema as it was
     assert result.exit_code == 1
-    assert "数据库版本为 0004，本程序需要 0005" in result.stderr
+    assert "数据库版本为 0004，本程序需要 0006" in result.stderr
     assert "db upgrade" in result.stderr
     assert database.revision() == "0004"
     database.dispose()
