@@ -390,3 +390,52 @@ def _version() -> str:
         return metadata.version("zhoubao")
     except metadata.PackageNotFoundError:
         return "0"
+
+
+class MailboxProbe:
+    """Opens a :class:`Mailbox` one step at a time and only reads, for ``zhoubao doctor``.
+
+    Unlike :meth:`Mailbox.open` it creates no folder, and it selects folders read-only
+    (EXAMINE), so a check changes nothing on the server. Use it as a context manager.
+    """
+
+    def __init__(self, mailbox: Mailbox):
+        self.mailbox = mailbox
+
+    def __enter__(self) -> MailboxProbe:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.mailbox.close()
+
+    def login(self) -> None:
+        """Connect with the configured security and log in; raises AuthenticationFailed or MailboxError."""
+        mailbox = self.mailbox
+        mailbox._client = mailbox._connect()
+        mailbox._login()
+
+    def identify(self) -> bool:
+        """Send ID (RFC 2971) when the server advertises it and return whether it was sent.
+
+        Raises MailboxError when the server rejects it.
+        """
+        mailbox = self.mailbox
+        client = mailbox._require_client()
+        with mailbox._errors("CAPABILITY"):
+            if not client.has_capability("ID"):
+                return False
+        with mailbox._errors("ID"):
+            client.id_({"name": "zhoubao", "version": _version()})
+        return True
+
+    def folder_exists(self, folder: str) -> bool:
+        mailbox = self.mailbox
+        with mailbox._errors(f"LIST {folder}"):
+            return mailbox._require_client().folder_exists(folder)
+
+    def examine(self, folder: str) -> int:
+        """Select ``folder`` read-only and return the number of messages in it."""
+        mailbox = self.mailbox
+        with mailbox._errors(f"EXAMINE {folder}"):
+            response = mailbox._require_client().select_folder(folder, readonly=True)
+        return int(response.get(b"EXISTS", 0))

@@ -83,6 +83,15 @@ class SmtpSender:
 
         logger.info("smtp %s:%d: connected (%s)", self.host, self.port, self.security)
 
+    def ehlo(self) -> None:
+        """Connect, then send EHLO (HELO when refused) unless the session already has; sends no mail."""
+        self.connect()
+        try:
+            self._smtp.ehlo_or_helo_if_needed()
+        except (smtplib.SMTPException, OSError) as err:
+            self._drop()
+            raise _delivery_error(f"smtp {self.host}:{self.port}: EHLO failed", err) from err
+
     def send(self, raw: bytes, from_addr: str, to_addrs: Sequence[str]) -> None:
         """Send one composed mail as it is, with ``from_addr`` as the envelope sender.
 

@@ -59,12 +59,39 @@ class AppContext:
         try:
             database = open_database(*deployments)
         except StoreError as err:
-            raise UserError(
-                f"无法打开数据库 {settings.database.safe_url}：{err.__cause__ or err}\n"
-                "请检查配置文件 [database] 一节的 url、数据库服务是否在运行、用户名和密码是否正确。"
-            ) from err
+            raise _database_error(settings, err) from err
         click.get_current_context().call_on_close(database.dispose)
         return database
+
+    def current_database(self):
+        """Open the configured database without migrating it; it must be at the current revision.
+
+        For commands that only read, such as ``health``, which must not change the schema.
+        """
+        from store.session import Database
+
+        settings = self.settings(require_secrets=False)
+        database = Database(settings.database.url)
+        click.get_current_context().call_on_close(database.dispose)
+        missing = database.missing_file()
+        if missing is not None:
+            raise UserError(f"数据库文件 {missing} 不存在：服务可能从未启动，或配置文件 [database] url、"
+                            "[service] data_dir 没有指向服务所用的数据库。")
+        try:
+            revision = database.revision()
+        except StoreError as err:
+            raise _database_error(settings, err) from err
+        if revision != database.head_revision():
+            raise UserError(f"数据库版本为 {revision or '空（尚未建表）'}，本程序需要 {database.head_revision()}："
+                            f"请运行 zhoubao --config {self.config_path} db upgrade，或重新启动服务（启动时自动升级）。")
+        return database
+
+
+def _database_error(settings, err: StoreError) -> UserError:
+    return UserError(
+        f"无法打开数据库 {settings.database.safe_url}：{err.__cause__ or err}\n"
+        "请检查配置文件 [database] 一节的 url、数据库服务是否在运行、用户名和密码是否正确。"
+    )
 
 
 class UserError(click.ClickException):
@@ -426,3 +453,47 @@ def explain(app: AppContext, submission_id: int, checks: tuple[str, ...], note: 
         for code in chosen:
             repository.explain_finding(session, submission_id, code, note, app.clock.now())
     click.echo(f"已把报表 #{submission_id}（{found[0].unit}第{found[0].week}周）的 {'、'.join(chosen)} 标为已说明。")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 对象输出，供监控程序读取。")
+@click.pass_obj
+def health(app: AppContext, as_json: bool) -> None:
+    """显示收信状态：最近一轮收信、最近一次成功、连续失败次数和发送队列。
+
+    退出码：0 表示正常，1 表示异常（连续失败达到报警次数、长时间没有完成收信，或无法读取数据库），
+    可用于监控程序、systemd 定时器或 Docker HEALTHCHECK。
+    """
+    from service.health_text import format_health, health_as_dict
+    from service.intake import mailbox_key
+    from service.monitor import health_policy, mailbox_label, read_health
+    from store.health import outbox_counts
+
+    # TODO: with several [[mailbox]] entries and no --mailbox, only the first mailbox is reported.
+    settings = app.settings(require_secrets=False)
+    database = app.current_database()
+    with database.session() as session:
+        state = read_health(session, settings, app.clock.now())
+        outbox = {str(status): count for status, count in outbox_counts(session).items()}
+    if as_json:
+        click.echo(json.dumps(health_as_dict(state, mailbox_key(settings), outbox), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_health(state, health_policy(settings), mailbox_label(settings), outbox,
+                                 settings.campaign.timezone))
+    sys.exit(0 if state.healthy else 1)
+
+
+@main.command()
+@click.pass_obj
+def doctor(app: AppContext) -> None:
+    """逐项检查运行条件：配置文件、数据库、收信和发信登录、磁盘空间、LibreOffice 和时区。
+
+    每项一行：✓ 通过，! 警告（不影响收报），✗ 未通过（附处理办法）。有未通过的项目时退出码为 1。
+    本命令不发送邮件，不移动邮件，也不修改数据库。
+    """
+    from service.checks import exit_code, format_report
+    from service.doctor import run_checks
+
+    results = run_checks(app.config_path, app.clock.now(), app.mailbox)
+    click.echo(format_report(results))
+    sys.exit(exit_code(results))

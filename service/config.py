@@ -38,8 +38,8 @@ from ingest.units import UnitDirectory, UnitSettings
 from notify.render import check_templates
 
 __all__ = [
-    "CampaignSettings", "DatabaseSettings", "MailboxSettings", "Secret", "Security", "Settings",
-    "SmtpSettings", "UnitSettings", "load_settings",
+    "CampaignSettings", "DatabaseSettings", "HealthSettings", "MailboxSettings", "Secret", "Security",
+    "Settings", "SmtpSettings", "UnitSettings", "load_settings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -221,6 +221,18 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    """When the service counts itself unhealthy and mails the admin an alert.
+
+    Unhealthy after ``alert_after_failures`` intake runs failed in a row, or after
+    ``alert_after_intervals`` poll intervals without any run that finished.
+    """
+
+    alert_after_failures: int = 3
+    alert_after_intervals: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service reads from config.toml, validated."""
 
@@ -242,6 +254,7 @@ class Settings:
     template_dir: Path | None = None
     # The name of the [[mailbox]] entry these settings come from; None for a single [mailbox].
     name: str | None = None
+    health: HealthSettings = HealthSettings()
 
     @property
     def admin_emails(self) -> tuple[str, ...]:
@@ -322,7 +335,8 @@ def _settings_from(data: dict, source: _Source, name: str | None = None) -> Sett
                         _parse_admin(sections["admin"]),
                         _parse_notices(sections["notices"], campaign.first_deadline.time()),
                         _parse_template_dir(sections["notices"]),
-                        name)
+                        name,
+                        _parse_health(sections["service"]))
     logger.info("config %s: mailbox %s, %d units, campaign %s, database %s", source.path,
                 name or mailbox.username, len(units), campaign.name, database.safe_url)
     return settings
@@ -575,7 +589,7 @@ def _show(value: object) -> str:
 # --- sections ---------------------------------------------------------------------------------
 
 _KNOWN_KEYS = {
-    "service": ("data_dir",),
+    "service": ("data_dir", "alert_after_failures", "alert_after_intervals"),
     "mailbox": ("host", "port", "security", "username", *PASSWORD_KEYS, "folder",
                 "processed_folder", "poll_interval", "timeout", "reconnect_delay",
                 "reconnect_max_delay", "login_retry_delay", "idle", "idle_renew"),
@@ -597,6 +611,13 @@ def _parse_service(table: _Table) -> Path:
     """Return the data folder: ``data`` next to the config file unless set."""
     data_dir = table.text("data_dir", "请填写存放数据库和日志的文件夹。", "data")
     return _resolve(table.source, data_dir)
+
+
+def _parse_health(table: _Table) -> HealthSettings:
+    return HealthSettings(
+        alert_after_failures=table.integer("alert_after_failures", 3, 1, 100, "次"),
+        alert_after_intervals=table.integer("alert_after_intervals", 3, 2, 100, "个收信间隔"),
+    )
 
 
 def _parse_mailbox(table: _Table) -> MailboxSettings:

@@ -71,9 +71,13 @@ def mailbox_key(settings: Settings) -> str:
 
 
 def run_intake(settings: Settings, database: Database, now: Callable[[], dt.datetime],
-               should_stop: Callable[[], bool] = lambda: False) -> CycleReport:
-    """Process every message waiting in the mailbox folder, one at a time."""
-    report = CycleReport()
+               should_stop: Callable[[], bool] = lambda: False,
+               report: CycleReport | None = None) -> CycleReport:
+    """Process every message waiting in the mailbox folder, one at a time.
+
+    The counts go into ``report`` when given, so a caller still has them when a failure raises.
+    """
+    report = report if report is not None else CycleReport()
     with open_mailbox(settings) as mailbox:
         uids = mailbox.list_uids()
         logger.info("mailbox %s: %d message(s) waiting", mailbox_key(settings), len(uids))

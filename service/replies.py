@@ -156,8 +156,13 @@ def queue_alert(session: Session, settings: Settings, alert: AlertNotice, key: s
         notice_key = settings.scoped(f"{key}; to={recipient.lower()}")
         if outcomes.find_notice(session, notice_key) is not None:
             continue
-        mail = enqueue_unsolicited(session, settings, recipient, rendered, str(alert.kind), now,
-                                   notice_key=notice_key)
+        try:
+            with session.begin_nested():
+                mail = enqueue_unsolicited(session, settings, recipient, rendered, str(alert.kind), now,
+                                           notice_key=notice_key)
+        except IntegrityError:
+            logger.info("alert %s: already queued for %s by another process", key, recipient)
+            continue
         queued += 1
         logger.warning("alert %s: queued for %s as outbox mail %d", key, recipient, mail.id)
     return queued

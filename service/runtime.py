@@ -25,7 +25,8 @@ from notify.smtp import SmtpSender
 from service.alerts import queue_login_rejected, queue_login_restored
 from service.clock import Clock
 from service.config import Settings
-from service.intake import mailbox_key, open_mailbox, run_intake
+from service.intake import mailbox_key, open_mailbox
+from service.monitor import health_job, run_recorded_intake
 from service.replies import queue_notices
 from service.schedule import IntakeSchedule
 from service.watch import IdleWatcher
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 # How often the outbox is retried, in seconds; each mail also waits for its own back-off.
 OUTBOX_INTERVAL = 30
+# How often the recorded intake runs are checked, in seconds, so that an intake that stopped
+# finishing is noticed while the intake job itself hangs.
+HEALTH_INTERVAL = 60
 
 # Seconds that a stop waits for the IDLE watcher to end IDLE and log out.
 WATCHER_STOP_TIMEOUT = 5
@@ -79,7 +83,7 @@ def sender_factory(settings: Settings):
 
 def intake_cycle(settings: Settings, database: Database, clock: Clock,
                  stop: threading.Event | None = None) -> CycleResult:
-    """Run one intake cycle; log and swallow mailbox and database failures.
+    """Run one intake cycle, recorded in intake_runs; log and swallow mailbox and database failures.
 
     A rejected login queues one alert to the admin for as long as it lasts, and the first cycle
     that works again queues the notice that it recovered.
@@ -92,7 +96,7 @@ def intake_cycle(settings: Settings, database: Database, clock: Clock,
         return CycleResult.DONE
     stopped = stop.is_set if stop is not None else (lambda: False)
     try:
-        report = run_intake(settings, database, clock.now, lambda: stopped() or not lease.renew())
+        report = run_recorded_intake(settings, database, clock.now, lambda: stopped() or not lease.renew())
     except AuthenticationFailed as err:
         logger.error("mailbox %s: login rejected: %s", key, err.reply or err)
         _queue_alert(database, lambda session: queue_login_rejected(session, settings, clock.now(), err.reply))
@@ -145,14 +149,15 @@ def notices_job(settings: Settings, database: Database, clock: Clock) -> bool:
 
 
 def run_once(deployments: Settings | Sequence[Settings], database: Database, clock: Clock) -> bool:
-    """Run every job of each mailbox once, in order: intake, notices, then the outbox.
+    """Run every job of each mailbox once, in order: intake, health, notices, then the outbox.
 
-    True when all succeeded. A mailbox whose lease another process holds skips intake and still
+    True when intake, notices and the outbox succeeded. A mailbox whose lease another process holds skips intake and still
     sends its share of the outbox.
     """
     ok = True
     for settings in _as_list(deployments):
         intake_ok = intake_job(settings, database, clock)
+        health_job(settings, database, clock)
         notices_ok = notices_job(settings, database, clock)
         outbox_ok = outbox_job(settings, database, clock)
         ok = ok and intake_ok and notices_ok and outbox_ok
@@ -168,6 +173,7 @@ def _intake_then_outbox(settings: Settings, database: Database, clock: Clock,
     # Replies go out right after the mail they answer instead of waiting for the outbox job.
     result = intake_cycle(settings, database, clock, stop)
     if not stop.is_set():
+        health_job(settings, database, clock)
         notices_job(settings, database, clock)
         outbox_job(settings, database, clock)
     return result
@@ -214,7 +220,7 @@ def run_forever(deployments: Settings | Sequence[Settings], database: Database, 
 
 def _add_jobs(scheduler: BlockingScheduler, settings: Settings, database: Database, clock: Clock,
               stop: threading.Event) -> IdleWatcher | None:
-    """Schedule one mailbox's intake and outbox jobs; return its IDLE watcher, if any."""
+    """Schedule one mailbox's intake, outbox and health jobs; return its IDLE watcher, if any."""
     key = mailbox_key(settings)
     interval = settings.mailbox.poll_interval
     schedule = IntakeSchedule(scheduler, f"intake {key}", settings.mailbox.retry_policy())
@@ -226,6 +232,8 @@ def _add_jobs(scheduler: BlockingScheduler, settings: Settings, database: Databa
                       args=(cycle,), id=f"intake {key}")
     scheduler.add_job(outbox_job, "interval", seconds=OUTBOX_INTERVAL, next_run_time=now,
                       args=(settings, database, clock), id=f"outbox {key}")
+    scheduler.add_job(health_job, "interval", seconds=HEALTH_INTERVAL,
+                      args=(settings, database, clock), id=f"health {key}")
     logger.info("service: started, polling %s every %d s", key, interval)
     return _idle_watcher(settings, schedule, stop)
 

@@ -1,6 +1,6 @@
 """Database tables: archived messages, units, submissions with their rows and violations, 附件1
 demand forms with their rows, explained findings, summary materials, outbox, addresses that
-bounced.
+bounced, and the record of intake runs.
 
 The schema itself is created by the Alembic migrations in ``store/migrations``; these classes must
 stay in step with them. States are ``StrEnum`` members stored as their string value.
@@ -285,7 +285,8 @@ class OutboxMail(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
-    # Scheduled notices only: the notice and recipient, such as ``overdue; week=3; to=a@example.cn``.
+    # Scheduled notices and alerts only: the notice and recipient, such as
+    # ``overdue; week=3; to=a@example.cn``.
     notice_key: Mapped[str | None] = mapped_column(String(400))
     # The mailbox (``Message.mailbox`` form) whose SMTP account sends this mail.
     mailbox: Mapped[str | None] = mapped_column(String(200))
@@ -439,3 +440,25 @@ class MailboxLease(Base):
     mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class IntakeRun(Base):
+    """One intake cycle over a mailbox folder, for ``zhoubao health`` and the admin's alerts.
+
+    ``finished_at`` stays NULL while the run is going on, and for good when the process died
+    during it. ``error`` is a one-line description with every configured secret removed.
+    """
+
+    __tablename__ = "intake_runs"
+    __table_args__ = (Index("ix_intake_runs_mailbox_started", "mailbox", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    moved: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)

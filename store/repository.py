@@ -593,8 +593,8 @@ def enqueue_mail(
     """Queue a composed mail for delivery as soon as the outbox runs.
 
     ``raw`` is stored whole and sent unchanged, so every attempt carries ``mail_message_id``.
-    A scheduled notice passes its ``notice_key``, which the database keeps unique. ``mailbox``
-    names the mailbox whose SMTP account sends it; a reply takes its message's mailbox.
+    A scheduled notice or an alert passes its ``notice_key``, which the database keeps unique.
+    ``mailbox`` names the mailbox whose SMTP account sends it; a reply takes its message's mailbox.
     """
     created_at = now or _utcnow()
     mail = OutboxMail(

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +33,17 @@ _MIGRATION_LOCK_KEY = 0x7A686F75
 def sqlite_url(path: Path) -> str:
     """Return the SQLAlchemy URL of a SQLite database file."""
     return f"sqlite:///{Path(path).resolve()}"
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """Return the file of a SQLite database URL; None for PostgreSQL, memory and URI databases."""
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 class Database:
@@ -87,17 +98,28 @@ class Database:
         """Return the newest revision shipped with this package."""
         return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
 
+    def revisions(self) -> list[str]:
+        """Return every revision shipped with this package, newest first."""
+        script = ScriptDirectory.from_config(_alembic_config(None))
+        return [revision.revision for revision in script.walk_revisions()]
+
+    def missing_file(self) -> Path | None:
+        """Return the path of a SQLite database file that does not exist yet, else None.
+
+        Connecting would create the file empty, so callers that only read check this first.
+        """
+        path = sqlite_file(self.url)
+        return path if path is not None and not path.exists() else None
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
 
     def _create_sqlite_folder(self) -> None:
-        if self.url.get_backend_name() != "sqlite":
-            return
-        database = self.url.database
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(self.url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
 
 
 def _alembic_config(url: str | None) -> Config:

@@ -1,4 +1,4 @@
-"""The optional [limits], [libreoffice] and [admin] sections of config.toml."""
+"""The optional [limits], [libreoffice], [admin] and [service] alert settings of config.toml."""
 
 from __future__ import annotations
 
@@ -253,3 +253,24 @@ def test_example_admin_contact_commented(tmp_path):
     example.write_bytes((Path(__file__).resolve().parent.parent / "config.example.toml").read_bytes())
     settings = load_settings(example, {"ZHOUBAO_IMAP_PASSWORD": "x"})
     assert settings.admin.name == ""
+
+
+def test_alert_thresholds_default_to_three(tmp_path):
+    health = load_settings(write(tmp_path, "")).health
+    assert (health.alert_after_failures, health.alert_after_intervals) == (3, 3)
+
+
+def test_alert_thresholds_read(tmp_path):
+    settings = load_settings(write(tmp_path, "[service]\nalert_after_failures = 5\nalert_after_intervals = 4\n"))
+    assert (settings.health.alert_after_failures, settings.health.alert_after_intervals) == (5, 4)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("alert_after_failures = 0", "[service] alert_after_failures 的值 0 无效：应为 1 到 100 之间的整数（单位：次）"),
+    ('alert_after_failures = "3"', '[service] alert_after_failures 的值 "3" 无效'),
+    ("alert_after_intervals = 1", "[service] alert_after_intervals 的值 1 无效：应为 2 到 100 之间的整数（单位：个收信间隔）"),
+])
+def test_alert_threshold_invalid_named(tmp_path, line, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, f"[service]\n{line}\n"))
+    assert message in str(caught.value)

@@ -75,6 +75,23 @@ def fill_0005(database: Database) -> None:
                                    "VALUES ('INBOX', 'zhoubao-host:4242', :at)"), {"at": SEEN})
 
 
+INTAKE_RUNS_0006 = sa.table(
+    "intake_runs", *(sa.column(name, type_) for name, type_ in {
+        "id": sa.Integer(), "mailbox": sa.String(), "started_at": sa.DateTime(timezone=True),
+        "finished_at": sa.DateTime(timezone=True), "seen": sa.Integer(), "processed": sa.Integer(),
+        "moved": sa.Integer(), "failed": sa.Integer(), "ok": sa.Boolean(), "error": sa.Text(),
+    }.items()))
+
+
+def fill_0006(database: Database) -> None:
+    """Write one row into the table that revision 0006 adds: a failed intake run."""
+    with database.engine.begin() as connection:
+        connection.execute(sa.insert(INTAKE_RUNS_0006).values(
+            id=1, mailbox="county@example.test@127.0.0.1/INBOX", started_at=SEEN, finished_at=SEEN,
+            seen=2, processed=1, moved=1, failed=1, ok=False,
+            error="AuthenticationFailed: mailbox county@example.test@127.0.0.1:143/INBOX: login rejected"))
+
+
 def seed_nothing(database: Database) -> None:
     """Seed of a revision that creates no table, such as one that only adds a column or index."""
 
@@ -87,6 +104,7 @@ SEEDS: dict[str, Callable[[Database], None]] = {
     "0003": fill_0003,
     "0004": fill_0004,
     "0005": fill_0005,
+    "0006": fill_0006,
 }
 
 
