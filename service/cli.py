@@ -469,18 +469,22 @@ def health(app: AppContext, as_json: bool) -> None:
     from service.monitor import health_policy, mailbox_label, read_health
     from store.health import outbox_counts
 
-    # TODO: with several [[mailbox]] entries and no --mailbox, only the first mailbox is reported.
-    settings = app.settings(require_secrets=False)
+    deployments = app.deployments(require_secrets=False)
     database = app.current_database()
+    reports, healthy = [], True
     with database.session() as session:
-        state = read_health(session, settings, app.clock.now())
         outbox = {str(status): count for status, count in outbox_counts(session).items()}
+        for settings in deployments:
+            state = read_health(session, settings, app.clock.now())
+            healthy = healthy and state.healthy
+            reports.append((settings, state))
     if as_json:
-        click.echo(json.dumps(health_as_dict(state, mailbox_key(settings), outbox), ensure_ascii=False, indent=2))
+        items = [health_as_dict(state, mailbox_key(settings), outbox) for settings, state in reports]
+        click.echo(json.dumps(items[0] if len(items) == 1 else items, ensure_ascii=False, indent=2))
     else:
-        click.echo(format_health(state, health_policy(settings), mailbox_label(settings), outbox,
-                                 settings.campaign.timezone))
-    sys.exit(0 if state.healthy else 1)
+        click.echo("\n\n".join(format_health(state, health_policy(settings), mailbox_label(settings), outbox,
+                                             settings.campaign.timezone) for settings, state in reports))
+    sys.exit(0 if healthy else 1)
 
 
 @main.command()

@@ -28,7 +28,7 @@ from service.checks import (
     timezone_result,
     warned,
 )
-from service.config import Settings, load_settings
+from service.config import Settings, load_deployments, load_settings
 from service.intake import open_mailbox
 from service.runtime import sender_factory
 from store.session import Database, sqlite_file
@@ -53,30 +53,31 @@ def _reply_text(err: smtplib.SMTPResponseException) -> str:
 def run_checks(config_path: Path, now: dt.datetime, mailbox: str | None = None) -> list[CheckResult]:
     """Run every check in order; without a readable config only the config check runs.
 
-    ``mailbox`` names the [[mailbox]] entry to check; None checks the first.
+    ``mailbox`` names the [[mailbox]] entry to check; None checks every mailbox's logins and time
+    zone, and the shared database, disk and LibreOffice once.
     """
-    # TODO: with several [[mailbox]] entries and no name, only the first mailbox is checked.
-    settings, result = check_config(config_path, mailbox)
-    if settings is None:
+    deployments, result = check_config(config_path, mailbox)
+    if not deployments:
         return [result]
-    return [
-        result,
-        check_database(settings, config_path),
-        *check_imap(settings),
-        check_smtp(settings),
-        *check_disk(settings),
-        check_libreoffice(settings),
-        check_timezone(settings, now),
-    ]
+    first = deployments[0]
+    logins = [check for settings in deployments for check in (*check_imap(settings), check_smtp(settings))]
+    zones = [check_timezone(settings, now) for settings in deployments]
+    return [result, check_database(first, config_path), *logins, *check_disk(first), check_libreoffice(first),
+            *zones]
 
 
-def check_config(config_path: Path, mailbox: str | None = None) -> tuple[Settings | None, CheckResult]:
+def check_config(config_path: Path, mailbox: str | None = None) -> tuple[tuple[Settings, ...], CheckResult]:
     """Load the config; a missing password is left to the login checks that need it."""
     try:
-        settings = load_settings(config_path, require_secrets=False, mailbox=mailbox)
+        if mailbox is None:
+            deployments = load_deployments(config_path, require_secrets=False)
+        else:
+            deployments = (load_settings(config_path, require_secrets=False, mailbox=mailbox),)
     except ConfigError as err:
-        return None, failed("配置文件", f"{config_path} 无法使用，其余检查未进行", str(err))
-    return settings, passed("配置文件", f"{config_path} 读取成功，{len(settings.units)} 个报送单位")
+        return (), failed("配置文件", f"{config_path} 无法使用，其余检查未进行", str(err))
+    units = sum(len(settings.units) for settings in deployments)
+    boxes = f"{len(deployments)} 个邮箱，" if len(deployments) > 1 else ""
+    return deployments, passed("配置文件", f"{config_path} 读取成功，{boxes}{units} 个报送单位")
 
 
 def check_database(settings: Settings, config_path: Path) -> CheckResult:

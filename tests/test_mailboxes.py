@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import json
 import os
 import subprocess
 import sys
@@ -240,3 +241,22 @@ def test_two_processes_process_each_mail_once(prefecture, imap_account, smtp_sin
     notices = [(mail["To"], mail["X-Zhoubao-Notice"]) for mail in mails if mail["X-Zhoubao-Notice"] != "receipt"]
     assert len(notices) == len(set(notices))
     assert imap_account.uids("INBOX") == [] and imap_account.uids("伊宁县") == []
+
+
+# --- health and doctor over every mailbox -------------------------------------------------------------
+
+
+def test_health_reports_every_mailbox(both_read):
+    result = CliRunner().invoke(main, ["--config", str(both_read), "--now", "2023-12-22T17:31:00+08:00",
+                                       "health", "--json"])
+
+    assert result.exit_code == 0, result.output
+    mailboxes = [item["mailbox"] for item in json.loads(result.stdout)]
+    assert [name.rsplit("/", 1)[1] for name in mailboxes] == ["INBOX", "伊宁县"]
+
+
+def test_doctor_logs_in_to_every_mailbox(both_read, imap_account):
+    result = CliRunner().invoke(main, ["--config", str(both_read), "doctor"])
+
+    assert "2 个邮箱" in result.output
+    assert result.output.count("✓ 收信登录") == 2, result.output
