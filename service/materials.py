@@ -45,10 +45,10 @@ def save_materials(database: Database, folder: Path) -> list[Path]:
     written = []
     with database.session() as session:
         for record in repository.list_summaries(session):
-            wanted = {str(item["sha256"]) for item in record.files}
+            kept = {str(item["sha256"]) for item in record.files}
             mail = parse_message(record.message.raw)
             for attachment in mail.attachments:
-                if hashlib.sha256(attachment.data).hexdigest() not in wanted:
+                if hashlib.sha256(attachment.data).hexdigest() not in kept:
                     continue
                 path = _target(folder / record.unit.name, attachment.filename or "未命名文件", record.message_id,
                                attachment.data)
