@@ -194,6 +194,26 @@ def test_held_lease_skips_intake(prefecture, imap_account, smtp_sink_auth, datab
     assert stored_units(database_url) == ["吉里于孜镇"]
 
 
+def test_held_lease_still_sends_outbox(prefecture, imap_account, smtp_sink_auth, database_url):
+    # GIVEN a reply of 霍城县 waiting in the outbox while another process holds its lease
+    key = f"{imap_account.username}@127.0.0.1/INBOX"
+    hold_lease(database_url, key, "other-host:4242:abcd1234")
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            raw = (f"From: {HUOCHENG_FROM}\r\nTo: shuiding@example.cn\r\nSubject: waiting\r\n"
+                   "Message-ID: <waiting@example.cn>\r\n\r\nbody\r\n").encode()
+            repository.enqueue_mail(session, message=None, kind="receipt", recipient="shuiding@example.cn",
+                                    subject="waiting", mail_message_id="<waiting@example.cn>", raw=raw,
+                                    now=dt.datetime(2023, 12, 22, 9, tzinfo=BEIJING), mailbox=key)
+    finally:
+        database.dispose()
+
+    # WHEN run --once runs THEN the reply goes out although intake was skipped
+    assert run_once(prefecture).exit_code == 0
+    assert "<waiting@example.cn>" in [mail["Message-ID"] for mail in sent(smtp_sink_auth)]
+
+
 def test_lease_of_dead_local_process_taken(prefecture, imap_account, database_url):
     # GIVEN a lease left by a process of this host that no longer runs
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
