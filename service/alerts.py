@@ -19,7 +19,7 @@ from notify.render import render_notice
 from service.config import Settings
 from service.intake import mailbox_key
 from service.replies import enqueue_alert
-from store import outcomes
+from store import outcomes, repository
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +39,13 @@ def queue_login_rejected(session: Session, settings: Settings, now: dt.datetime,
     ids = _login_alert_ids(session, settings)
     if ids and _state(ids[-1]) == REJECTED:
         return None
-    failure = sum(1 for message_id in ids if _state(message_id) == REJECTED) + 1
+    failure = _episode(ids)
     box = settings.mailbox
     notice = AlertNotice(
         title="收信邮箱拒绝登录，请更新授权码",
         lines=[
             f"本系统登录收信邮箱 {box.username}（服务器 {box.host}）时被服务器拒绝，"
-            f"服务器的答复是：{reply or '（无）'}。在恢复登录之前，系统收不到各乡镇报送的报表，也不会回复。",
+            f"服务器的答复是：{(reply or '（无）').rstrip('。.')}。在恢复登录之前，系统收不到各乡镇报送的报表，也不会回复。",
             "这通常是因为邮箱的客户端授权码已过期、已被重置或填写有误。163 邮箱请按以下步骤重新生成授权码："
             "网页登录 163 邮箱，进入“设置”→“POP3/SMTP/IMAP”，确认 IMAP/SMTP 服务已开启，"
             "再新增一个授权码（按提示用手机验证）。授权码只显示一次，请随即保存。",
@@ -71,7 +71,11 @@ def queue_login_restored(session: Session, settings: Settings, now: dt.datetime)
     ids = _login_alert_ids(session, settings)
     if not ids or _state(ids[-1]) != REJECTED:
         return None
-    failure = sum(1 for message_id in ids if _state(message_id) == REJECTED)
+    failure = _episode(ids)
+    # The rejection alert may still wait in the outbox (163.com refuses SMTP with the same
+    # expired code); sent after this notice, it would claim the login is still broken.
+    if repository.withdraw_pending(session, ids[-1]):
+        logger.info("alert: %s rejection alert never sent, withdrawn", mailbox_key(settings))
     box = settings.mailbox
     notice = AlertNotice(
         title="收信邮箱已恢复登录",
@@ -102,6 +106,14 @@ def _prefix(settings: Settings) -> str:
 def _message_id(settings: Settings, failure: int, state: str) -> str:
     domain = settings.smtp.from_address.rpartition("@")[2]
     return f"{_prefix(settings)}{failure}.{state}@{domain}>"
+
+
+def _episode(ids: list[str]) -> int:
+    """Return the number of the open or next failure: one more than the failures that recovered.
+
+    Counted by the restored notices, since a rejection alert withdrawn unsent leaves no row.
+    """
+    return sum(1 for message_id in ids if _state(message_id) == RESTORED) + 1
 
 
 def _login_alert_ids(session: Session, settings: Settings) -> list[str]:

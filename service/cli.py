@@ -121,6 +121,18 @@ def _configure_logging(level: str) -> None:
     )
     # Alembic 1.16+ logs one INFO line per built-in plugin at every start.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # APScheduler logs each job run at INFO, twice a minute for the outbox; the jobs log what they did.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_skip_overlap_warning)
+
+
+def _skip_overlap_warning(record: logging.LogRecord) -> bool:
+    """Drop APScheduler's warning that a run was skipped because the last one still runs.
+
+    An IDLE wake-up moves the intake job while a cycle may be running; the cycle then picks up
+    the new mail itself, so the skipped run is expected, not a fault.
+    """
+    return "maximum number of running instances reached" not in record.getMessage()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -189,10 +201,12 @@ def submissions(app: AppContext, as_json: bool) -> None:
     from service.listing import submissions_as_dicts, submissions_as_text
 
     database = app.database(require_secrets=False)
+    # Without --mailbox the lists cover every mailbox of the config.
+    units = {unit.name for unit in app.settings(require_secrets=False).units} if app.mailbox else None
     if as_json:
-        click.echo(json.dumps(submissions_as_dicts(database), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(submissions_as_dicts(database, units), ensure_ascii=False, indent=2))
     else:
-        click.echo(submissions_as_text(database))
+        click.echo(submissions_as_text(database, units))
 
 
 @main.command()
@@ -207,7 +221,9 @@ def messages(app: AppContext, outcomes: tuple[str, ...]) -> None:
     from service.listing import messages_as_text
 
     database = app.database(require_secrets=False)
-    click.echo(messages_as_text(database, list(outcomes), app.settings().campaign.timezone))
+    settings = app.settings(require_secrets=False)
+    mailbox = settings.mailbox.key if app.mailbox else None
+    click.echo(messages_as_text(database, list(outcomes), settings.campaign.timezone, mailbox))
 
 
 @main.command("import")
@@ -456,7 +472,9 @@ def explain(app: AppContext, submission_id: int, checks: tuple[str, ...], note: 
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="以 JSON 对象输出，供监控程序读取。")
+@click.option("--json", "as_json", is_flag=True,
+              help="以 JSON 输出，供监控程序读取：一个邮箱时为一个对象，多个邮箱时为对象的数组；"
+                   "无法读取数据库时输出 {\"healthy\": false, \"problems\": [\"database\"], \"error\": …}。")
 @click.pass_obj
 def health(app: AppContext, as_json: bool) -> None:
     """显示收信状态：最近一轮收信、最近一次成功、连续失败次数和发送队列。
@@ -470,7 +488,15 @@ def health(app: AppContext, as_json: bool) -> None:
     from store.health import outbox_counts
 
     deployments = app.deployments(require_secrets=False)
-    database = app.current_database()
+    try:
+        database = app.current_database()
+    except UserError as err:
+        if not as_json:
+            raise
+        # A monitor parses stdout, so the failure comes as JSON too.
+        click.echo(json.dumps({"healthy": False, "problems": ["database"], "error": err.format_message()},
+                              ensure_ascii=False, indent=2))
+        sys.exit(1)
     reports, healthy = [], True
     with database.session() as session:
         outbox = {str(status): count for status, count in outbox_counts(session).items()}

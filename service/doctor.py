@@ -7,6 +7,7 @@ the IMAP folders are selected read-only, no folder is created and no mail is sen
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -42,7 +43,9 @@ def _reason(err: Exception) -> str:
     cause = err.__cause__ or err
     if cause.args and isinstance(cause.args[0], bytes):
         return cause.args[0].decode("utf-8", "replace")
-    return str(cause)
+    # SQLAlchemy appends the statement and a link to its documentation on further lines.
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__
 
 
 def _reply_text(err: smtplib.SMTPResponseException) -> str:
@@ -60,10 +63,16 @@ def run_checks(config_path: Path, now: dt.datetime, mailbox: str | None = None) 
     if not deployments:
         return [result]
     first = deployments[0]
-    logins = [check for settings in deployments for check in (*check_imap(settings), check_smtp(settings))]
-    zones = [check_timezone(settings, now) for settings in deployments]
+    logins = [_named(settings, check) for settings in deployments
+              for check in (*check_imap(settings), check_smtp(settings))]
+    zones = {settings.campaign.timezone.key: check_timezone(settings, now) for settings in deployments}
     return [result, check_database(first, config_path), *logins, *check_disk(first), check_libreoffice(first),
-            *zones]
+            *zones.values()]
+
+
+def _named(settings: Settings, result: CheckResult) -> CheckResult:
+    """Put the [[mailbox]] name before a check of that mailbox, such as ``伊宁县 收信登录``."""
+    return dataclasses.replace(result, name=f"{settings.name} {result.name}") if settings.name else result
 
 
 def check_config(config_path: Path, mailbox: str | None = None) -> tuple[tuple[Settings, ...], CheckResult]:
@@ -94,7 +103,11 @@ def check_database(settings: Settings, config_path: Path) -> CheckResult:
         current = database.revision()
         return revision_result(current, database.head_revision(), database.revisions(), upgrade, where)
     except StoreError as err:
-        return failed("数据库", f"无法连接 {where}：{_reason(err)}",
+        reason = _reason(err)
+        if "does not exist" in reason and "database" in reason:
+            return failed("数据库", f"无法连接 {where}：数据库不存在（{reason}）",
+                          f"请先在 PostgreSQL 中建立该数据库（例如 createdb），再运行 {upgrade}。")
+        return failed("数据库", f"无法连接 {where}：{reason}",
                       "请检查配置文件 [database] 一节的 url、数据库服务是否在运行、用户名和密码是否正确。")
     finally:
         database.dispose()
@@ -132,7 +145,7 @@ def _imap_login_failure(settings: Settings, err: MailboxError) -> CheckResult:
     box = settings.mailbox
     if isinstance(err, AuthenticationFailed):
         return failed(
-            "收信登录", f"{box.host} 拒绝了 {box.username} 的登录（{_reason(err)}）",
+            "收信登录", f"{box.host} 拒绝了 {box.username} 的登录（{err.reply or _reason(err)}）",
             "请确认 [mailbox] username 是完整的邮箱地址，密码填写的是客户端授权码而不是网页登录密码。"
             "授权码失效时，请登录邮箱网页版，在“设置 → POP3/SMTP/IMAP”中确认 IMAP/SMTP 服务已开启并重新生成授权码，"
             "写入 password_env 指定的环境变量（或 password_file 指定的文件），然后重启服务。",

@@ -31,6 +31,8 @@ _ADVICE = {
     "OperationalError": _DATABASE_ADVICE,
 }
 _UNKNOWN_ADVICE = "请查看服务日志中这一时刻的 ERROR 行，其中有完整的出错信息。"
+_NEVER_RUN_ADVICE = ("服务还没有完成过一轮收信。请启动服务（zhoubao --config 配置文件 run，或 systemctl start zhoubao），"
+                     "几分钟后再查看；已启动的，请查看服务日志。")
 _ABANDONED_ADVICE = ("这一轮收信开始后没有结束，服务进程可能在收信过程中被终止（例如服务器重启或内存不足）。"
                      "请查看服务日志和系统日志。")
 _STALE_ADVICE = ("服务可能已停止运行，或收信过程卡住了。请确认 zhoubao 服务正在运行，查看服务日志，"
@@ -85,6 +87,8 @@ def advice(health: Health) -> str:
         return _ABANDONED_ADVICE
     if last is not None and last.error:
         return _ADVICE.get(_error_class(last.error), _UNKNOWN_ADVICE)
+    if Problem.NEVER_RUN in health.problems:
+        return _NEVER_RUN_ADVICE
     if Problem.STALE in health.problems:
         return _STALE_ADVICE
     return _UNKNOWN_ADVICE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 
 from store import repository
@@ -30,17 +32,19 @@ def submission_as_dict(submission: Submission) -> dict:
     }
 
 
-def submissions_as_dicts(database: Database) -> list[dict]:
+def submissions_as_dicts(database: Database, units: Collection[str] | None = None) -> list[dict]:
+    """Return every submission as :func:`submission_as_dict` does, of ``units`` only when given."""
     with database.session() as session:
-        return [submission_as_dict(item) for item in repository.list_submissions(session)]
+        return [submission_as_dict(item) for item in repository.list_submissions(session)
+                if units is None or item.unit.name in units]
 
 
 STATUS_LABELS = {"accepted": "已通过", "rejected": "已退回", "superseded": "已被新报表替代"}
 
 
-def submissions_as_text(database: Database) -> str:
-    """Return one line per submission, in Chinese, for a terminal."""
-    items = submissions_as_dicts(database)
+def submissions_as_text(database: Database, units: Collection[str] | None = None) -> str:
+    """Return one line per submission, of ``units`` only when given, in Chinese, for a terminal."""
+    items = submissions_as_dicts(database, units)
     if not items:
         return "数据库中还没有报表。"
     lines = []
@@ -64,15 +68,21 @@ OUTCOME_LABELS = {
 }
 
 
-def messages_as_text(database: Database, outcomes: list[str], tz) -> str:
-    """Return one block per archived mail with one of ``outcomes``, newest first, in Chinese."""
+def messages_as_text(database: Database, outcomes: list[str], tz, mailbox: str | None = None) -> str:
+    """Return one block per archived mail with one of ``outcomes``, newest first, in Chinese.
+
+    With ``mailbox`` (``Message.mailbox`` form), only the mail read from that mailbox.
+    """
+    statement = (
+        select(Message.id, Message.internal_date, Message.received_at, Message.sender, Message.subject,
+               Message.outcome, Message.error)
+        .where(Message.outcome.in_(outcomes))
+        .order_by(Message.id.desc())
+    )
+    if mailbox is not None:
+        statement = statement.where(Message.mailbox == mailbox)
     with database.session() as session:
-        rows = session.execute(
-            select(Message.id, Message.internal_date, Message.received_at, Message.sender, Message.subject,
-                   Message.outcome, Message.error)
-            .where(Message.outcome.in_(outcomes))
-            .order_by(Message.id.desc())
-        ).all()
+        rows = session.execute(statement).all()
     if not rows:
         return "没有符合条件的邮件。"
     blocks = []

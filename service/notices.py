@@ -331,7 +331,7 @@ def _without_queued(settings: Settings, session: Session, planned: list[PlannedN
         if recipients:
             kept.append(PlannedNotice(item.kind, item.unit, item.week, recipients, item.notice))
         else:
-            logger.info("notice %s: already in the outbox", item.key)
+            logger.debug("notice %s: already in the outbox", item.key)
     return kept
 
 

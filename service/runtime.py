@@ -90,7 +90,11 @@ def intake_cycle(settings: Settings, database: Database, clock: Clock,
     """
     key = mailbox_key(settings)
     lease = Lease(database, key, lease_ttl(settings))
-    holder = lease.take()
+    try:
+        holder = lease.take()
+    except (StoreError, SQLAlchemyError) as err:
+        logger.error("mailbox %s: intake failed: database unavailable: %s", key, _first_line(err))
+        return CycleResult.FAILED
     if holder is not None:
         logger.info("mailbox %s: intake skipped, another process (%s) holds the lease", key, holder)
         return CycleResult.DONE
@@ -102,7 +106,7 @@ def intake_cycle(settings: Settings, database: Database, clock: Clock,
         _queue_alert(database, lambda session: queue_login_rejected(session, settings, clock.now(), err.reply))
         return CycleResult.LOGIN_REJECTED
     except (MailboxError, StoreError, SQLAlchemyError, OSError) as err:
-        logger.error("mailbox %s: intake failed: %s", key, err)
+        logger.error("mailbox %s: intake failed: %s", key, _first_line(err))
         return CycleResult.FAILED
     finally:
         lease.release()
@@ -320,6 +324,11 @@ def _is_dead_local(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _first_line(err: Exception) -> str:
+    """Return the first line of an error, without SQLAlchemy's background link and SQL."""
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def _real_now() -> datetime.datetime:

@@ -636,6 +636,17 @@ def due_outbox(session: Session, now: dt.datetime, limit: int = 50,
     return list(session.scalars(statement))
 
 
+def withdraw_pending(session: Session, mail_message_id: str) -> bool:
+    """Delete the outbox mail with this Message-ID if it was never sent; True when one was."""
+    mail = session.scalars(select(OutboxMail).where(OutboxMail.mail_message_id == mail_message_id,
+                                                    OutboxMail.status == OutboxStatus.PENDING)).first()
+    if mail is None:
+        return False
+    session.delete(mail)
+    session.flush()
+    return True
+
+
 def adopt_outbox(session: Session, mailbox: str) -> int:
     """Give the outbox mails queued without a mailbox to ``mailbox``; return how many.
 

@@ -279,4 +279,22 @@ def test_doctor_logs_in_to_every_mailbox(both_read, imap_account):
     result = CliRunner().invoke(main, ["--config", str(both_read), "doctor"])
 
     assert "2 个邮箱" in result.output
-    assert result.output.count("✓ 收信登录") == 2, result.output
+    assert "✓ 霍城县 收信登录" in result.output, result.output
+    assert "✓ 伊宁县 收信登录" in result.output
+
+
+def test_mailbox_option_scopes_submissions(both_read):
+    result = CliRunner().invoke(main, ["--config", str(both_read), "--mailbox", "伊宁县", "submissions", "--json"])
+    assert [item["unit"] for item in json.loads(result.stdout)] == ["吉里于孜镇"]
+
+
+def test_health_json_when_database_down(both_read, tmp_path):
+    text = both_read.read_text(encoding="utf-8")
+    start = text.index('url = "') + len('url = "')
+    broken = text[:start] + "postgresql+psycopg://postgres@127.0.0.1:1/nothing" + text[text.index('"', start):]
+    both_read.write_text(broken, encoding="utf-8")
+
+    result = CliRunner().invoke(main, ["--config", str(both_read), "health", "--json"])
+
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["problems"] == ["database"]
