@@ -76,12 +76,29 @@ class SmtpSender:
         try:
             self._smtp = self._open()
             if self.username:
-                self._smtp.login(self.username, self._password or "")
+                self._login()
         except (smtplib.SMTPException, OSError) as err:
             self._drop()
             raise _delivery_error(f"smtp {self.host}:{self.port}: connect or login failed", err) from err
 
         logger.info("smtp %s:%d: connected (%s)", self.host, self.port, self.security)
+
+    def _login(self) -> None:
+        """Authenticate once, with PLAIN or else LOGIN when the server offers one of them.
+
+        smtplib's login() tries each offered mechanism after a refusal, so a wrong or expired
+        authorization code would count as two failed logins, and a mail provider may lock an
+        account after repeated failures.
+        """
+        smtp = self._smtp
+        smtp.ehlo_or_helo_if_needed()
+        offered = smtp.esmtp_features.get("auth", "").upper().split()
+        mechanism = next((name for name in ("PLAIN", "LOGIN") if name in offered), None)
+        if mechanism is None:
+            smtp.login(self.username, self._password or "")
+            return
+        smtp.user, smtp.password = self.username, self._password or ""
+        smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))
 
     def ehlo(self) -> None:
         """Connect, then send EHLO (HELO when refused) unless the session already has; sends no mail."""

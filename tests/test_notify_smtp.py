@@ -219,3 +219,22 @@ def test_smtp_wrong_password_names_reply(smtp_sink_ssl):
         sender.connect()
 
     assert "535" in str(caught.value)
+
+
+def test_smtp_wrong_password_tried_once(smtp_sink_auth):
+    # A refused code must count as one failed login, not one per mechanism the server offers.
+    sender = SmtpSender(smtp_sink_auth.host, smtp_sink_auth.port, "none", SINK_USER, "wrong", timeout=5)
+
+    with pytest.raises(DeliveryError):
+        sender.connect()
+
+    assert smtp_sink_auth.handler.logins == [("PLAIN", False)]
+
+
+def test_smtp_right_password_logs_in(smtp_sink_auth):
+    sender = SmtpSender(smtp_sink_auth.host, smtp_sink_auth.port, "none", SINK_USER, SINK_PASSWORD, timeout=5)
+
+    sender.connect()
+    sender.close()
+
+    assert smtp_sink_auth.handler.logins == [("PLAIN", True)]
