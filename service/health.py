@@ -32,12 +32,19 @@ class RunState(StrEnum):
     ABANDONED = "abandoned"
 
 
+# How a run's error starts when the mail server refused the login (the class name of
+# ingest.errors.AuthenticationFailed, as the run records store errors).
+LOGIN_ERROR = "AuthenticationFailed"
+
+
 class Problem(StrEnum):
     """A reason the service counts as unhealthy."""
 
     NEVER_RUN = "never-run"
     FAILING = "failing"
     STALE = "stale"
+    # The server refused the login at the latest run: nothing is read until the code is renewed.
+    LOGIN_REJECTED = "login-rejected"
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,8 @@ def evaluate(runs: Sequence[RunRecord], now: dt.datetime, policy: HealthPolicy) 
         problems.append(Problem.FAILING)
     if activity is not None and last_state is not RunState.RUNNING and now - activity > policy.stale_after:
         problems.append(Problem.STALE)
+    if last_state is RunState.FAILED and (ordered[-1].error or "").startswith(f"{LOGIN_ERROR}:"):
+        problems.append(Problem.LOGIN_REJECTED)
 
     return Health(
         checked_at=now,

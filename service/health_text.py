@@ -71,6 +71,9 @@ def problem_sentences(health: Health, policy: HealthPolicy, mailbox: str, tz: Zo
             f"自{format_datetime(health.failing_since, tz)}起，从邮箱 {mailbox}收取报表已连续失败 "
             f"{health.consecutive_failures} 次，最近一次在{format_datetime(last.started_at, tz)}。"
         )
+    if Problem.LOGIN_REJECTED in health.problems:
+        sentences.append(f"邮箱 {mailbox}在最近一轮收信时拒绝了登录，授权码可能已过期；"
+                         "系统已另发邮件提示管理员，更新授权码并重启服务后恢复。")
     if Problem.STALE in health.problems:
         idle = health.checked_at - health.last_activity
         sentences.append(

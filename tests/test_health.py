@@ -40,7 +40,10 @@ def run(run_id: int, start: float, *, ok: bool = True, error: str | None = None,
                      ok=ok, error=error if not ok else None, seen=seen, processed=seen, moved=seen)
 
 
-def failure(run_id: int, start: float, error: str = LOGIN_ERROR) -> RunRecord:
+CONNECT_ERROR = "MailboxError: mailbox county@example.test@127.0.0.1:143/INBOX: connect failed: timed out"
+
+
+def failure(run_id: int, start: float, error: str = CONNECT_ERROR) -> RunRecord:
     return run(run_id, start, ok=False, error=error)
 
 
@@ -340,10 +343,28 @@ def test_json_fields():
 
     assert json.loads(json.dumps(data)) == data
     assert data["healthy"] is False
-    assert data["problems"] == ["failing"]
+    assert data["problems"] == ["failing", "login-rejected"]
     assert data["consecutive_failures"] == 3
     assert data["failing_since"] == "2024-01-12T11:05:00+00:00"
     assert data["last_error"] == LOGIN_ERROR
     assert data["last_run"]["state"] == "failed"
     assert data["last_success"]["id"] == 1
     assert data["outbox"] == {"pending": 0, "failed": 2}
+
+
+# --- a rejected login --------------------------------------------------------------------------
+
+
+def test_rejected_login_unhealthy_at_once():
+    health = evaluate([run(1, 0), failure(2, 5, error=LOGIN_ERROR)], at(7), POLICY)
+
+    assert Problem.LOGIN_REJECTED in health.problems
+    assert not health.healthy
+
+
+def test_other_single_failure_still_healthy():
+    assert evaluate([run(1, 0), failure(2, 5)], at(7), POLICY).healthy
+
+
+def test_login_works_again_healthy():
+    assert evaluate([run(1, 0), failure(2, 5, error=LOGIN_ERROR), run(3, 10)], at(12), POLICY).healthy
