@@ -83,6 +83,9 @@ def test_idle_wakes_intake_before_poll(service_setup, run_service):
     service = run_service(service_setup)
     try:
         wait_until(lambda: len(service_setup.sink.messages) == 1)
+        # The watcher wakes intake when it connects, so mail sent before it waits in IDLE would be
+        # read without IDLE reporting it.
+        wait_until(lambda: "waiting for new mail with IDLE" in service.log())
         deliver(service_setup.account, township_mail(2))
         wait_until(lambda: len(service_setup.sink.messages) == 2, timeout=30)
     finally:
