@@ -86,7 +86,7 @@ KINDS: dict[str, Callable[[bytes], str]] = {"table": read_table, "zip": unpack_z
 def measure(kind: str, data: bytes, trace: bool) -> dict[str, object]:
     """Run the case once and return seconds, peak RSS and (with ``trace``) the traced peak."""
     work = KINDS[kind]
-    rss_before = _reset_peak_rss()
+    rss_before = reset_peak_rss()
     if trace:
         tracemalloc.start()
 
@@ -96,7 +96,7 @@ def measure(kind: str, data: bytes, trace: bool) -> dict[str, object]:
 
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
     tracemalloc.stop()
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     return {
         "seconds": seconds,
         "peak_rss_kib": peak,
@@ -106,16 +106,16 @@ def measure(kind: str, data: bytes, trace: bool) -> dict[str, object]:
     }
 
 
-def _reset_peak_rss() -> int:
+def reset_peak_rss() -> int:
     """Reset the peak RSS (VmHWM) to the current RSS and return that, in KiB.
 
     Writing 5 to clear_refs resets the peak (Linux 4.0 and later, proc(5)).
     """
     Path("/proc/self/clear_refs").write_text("5")
-    return _status_kib("VmRSS")
+    return status_kib("VmRSS")
 
 
-def _status_kib(field: str) -> int:
+def status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         name, _, value = line.partition(":")
         if name == field:

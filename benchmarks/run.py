@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import inputs
+from benchmarks.report import format_duration, format_ratio, format_size, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,49 +100,14 @@ def format_table(results: list[Result]) -> str:
     for result in results:
         base = by_name.get(result.case.baseline, result)
         lines.append(
-            f"| {result.case.name} | {_size(result.input_bytes)} | {_duration(result.seconds)}"
+            f"| {result.case.name} | {format_size(result.input_bytes)} | {format_duration(result.seconds)}"
             f" | {result.seconds / base.seconds:.1f}"
-            f" | {_size(result.rss_growth_kib * 1024)}"
-            f" | {_ratio(result.rss_growth_kib, base.rss_growth_kib)}"
-            f" | {_size(result.peak_rss_kib * 1024)} | {_size(result.traced_peak_bytes)}"
+            f" | {format_size(result.rss_growth_kib * 1024)}"
+            f" | {format_ratio(result.rss_growth_kib, base.rss_growth_kib)}"
+            f" | {format_size(result.peak_rss_kib * 1024)} | {format_size(result.traced_peak_bytes)}"
             f" | {result.outcome[:60]} |"
         )
     return "\n".join(lines)
-
-
-def _ratio(value: int, base: int) -> str:
-    # A normal table may not raise the process's peak at all (growth 0), so no ratio exists.
-    return f"{value / base:.1f}" if base > 0 else "–"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def _size(count: int) -> str:
-    if count >= 1024 * 1024:
-        return f"{count / 1024 / 1024:.1f} MiB"
-    return f"{count / 1024:.0f} KiB"
-
-
-def machine() -> str:
-    """Describe this machine: OS, CPU model and count, memory and Python version."""
-    cpu = _proc_field("/proc/cpuinfo", "model name") or platform.machine()
-    memory = _proc_field("/proc/meminfo", "MemTotal")
-    return (f"{platform.system()} {platform.release()}, {os.cpu_count()} × {cpu}, "
-            f"{memory} RAM, Python {platform.python_version()}")
-
-
-def _proc_field(path: str, name: str) -> str | None:
-    try:
-        text = Path(path).read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == name:
-            return value.strip()
-    return None
 
 
 def main() -> None:
