@@ -86,9 +86,13 @@ class IdleWatcher:
 
     def _watch(self, mailbox: Mailbox) -> None:
         """Wait in IDLE, renewed every ``renew_after`` seconds, until ``stop`` is set."""
-        logger.info("%r: waiting for new mail with IDLE", mailbox)
+        waiting_logged = False
         while not self._stop.is_set():
             mailbox.idle_start()
+            if not waiting_logged:
+                # Logged once the server accepted IDLE, so mail after this line is reported.
+                logger.info("%r: waiting for new mail with IDLE", mailbox)
+                waiting_logged = True
             started = time.monotonic()
             while not self._stop.is_set() and time.monotonic() - started < self._renew_after:
                 if mailbox.idle_wait(STOP_CHECK):

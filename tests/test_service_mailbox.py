@@ -87,11 +87,12 @@ def test_idle_wakes_intake_before_poll(service_setup, run_service):
         # read without IDLE reporting it.
         wait_until(lambda: "waiting for new mail with IDLE" in service.log())
         deliver(service_setup.account, township_mail(2))
+        # With a 600 s poll interval, only the watcher can wake intake this soon: through IDLE's
+        # report, or through the wake-up of its connection when that raced the mail.
         wait_until(lambda: len(service_setup.sink.messages) == 2, timeout=30)
     finally:
         returncode = service.stop()
     assert returncode == 0, service.log()
-    assert "new mail reported by IDLE" in service.log()
 
 
 def test_polling_serves_without_idle(service_setup, run_service):
