@@ -72,8 +72,8 @@ def queue_login_restored(session: Session, settings: Settings, now: dt.datetime)
     if not ids or _state(ids[-1]) != REJECTED:
         return None
     failure = _episode(ids)
-    # The rejection alert may still wait in the outbox (163.com refuses SMTP with the same
-    # expired code); sent after this notice, it would claim the login is still broken.
+    # The rejection alert may still wait in the outbox, because 163.com rejects SMTP with the same
+    # expired code. Sent after this notice, it would claim the login is still broken.
     if repository.withdraw_pending(session, ids[-1]):
         logger.info("alert: %s rejection alert never sent, withdrawn", mailbox_key(settings))
     box = settings.mailbox

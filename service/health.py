@@ -32,8 +32,8 @@ class RunState(StrEnum):
     ABANDONED = "abandoned"
 
 
-# How a run's error starts when the mail server refused the login (the class name of
-# ingest.errors.AuthenticationFailed, as the run records store errors).
+# The prefix of a run's error when the mail server rejected the login: the class name of
+# ingest.errors.AuthenticationFailed, as the run records store errors.
 LOGIN_ERROR = "AuthenticationFailed"
 
 

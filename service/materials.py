@@ -39,7 +39,7 @@ def _block(record: SummaryMaterial, tz) -> str:
 def save_materials(database: Database, folder: Path) -> list[Path]:
     """Write every recorded summary file to ``folder/单位/文件名`` and return the paths written.
 
-    A file already there with the same bytes is left alone; a different file of the same name
+    A file already there with the same bytes is left alone. A different file of the same name
     gets the mail's number in front, so nothing is overwritten.
     """
     written = []

@@ -1,4 +1,4 @@
-"""总结材料: recognised by subject or file name, kept as received, download links told to the admin."""
+"""总结材料: recognised by subject or file name, kept as received, download links sent to the admin."""
 
 from __future__ import annotations
 
@@ -123,7 +123,8 @@ def test_summary_receipt_lists_files_and_link(summary_sent):
     text = receipt.get_body(("plain",)).get_content()
 
     assert receipt["To"] == "shuiding_kx@163.com"
-    assert "水定镇活动总结.docx" in text and "培训现场1.jpg" in text
+    assert "水定镇活动总结.docx" in text
+    assert "培训现场1.jpg" in text
     assert LINK_163 in text
 
 
